@@ -1,0 +1,218 @@
+"""The per-document hot path: framing of BSON documents over buffered chunks.
+
+Spec/archive.md §2: every document starts with its int32 length (5 ..= 16 MiB)
+and ends with a NUL byte; ``ff ff ff ff`` is a terminator.  ``_scan`` walks a
+run of complete documents inside one buffer with nothing but ``unpack_from``
+and two comparisons per document; the caller checksums the whole run at once
+(§4).  Everything unusual (a terminator, a bad length, a document cut by the
+buffer end) stops the loop and is sorted out by the slow path in ``Framer``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
+from .errors import FramingError, TruncatedError
+from .model import MAX_BSON_SIZE
+
+__all__ = ["MAGIC", "TERMINATOR", "Framer", "describe_bytes"]
+
+#: uint32 0x8199e26d, little-endian, at offset 0 (spec §2).
+MAGIC = b"\x6d\xe2\x99\x81"
+#: int32 -1 ends the prelude and every block (spec §2).
+TERMINATOR = b"\xff\xff\xff\xff"
+MIN_BSON_SIZE = 5
+
+_int32 = struct.Struct("<i")
+_unpack_int32 = _int32.unpack_from
+CHUNK = 1 << 20
+
+
+def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
+    """Skip complete, NUL-terminated documents in buf[pos:limit]; return (end, count)."""
+    unpack_from = _unpack_int32
+    count = 0
+    while pos + 4 <= limit:
+        size = unpack_from(buf, pos)[0]
+        if size < 5 or size > 16777216:  # MIN_BSON_SIZE, MAX_BSON_SIZE (§2)
+            break
+        end = pos + size
+        if end > limit or buf[end - 1]:
+            break
+        pos = end
+        count += 1
+    return pos, count
+
+
+def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each document of a run that ``_scan`` already validated."""
+    out = []
+    unpack_from = _unpack_int32
+    while start < end:
+        size = unpack_from(buf, start)[0]
+        out.append((start, start + size))
+        start += size
+    return out
+
+
+def describe_bytes(data: bytes) -> str:
+    """A guess at what unexpected bytes are, phrased as a hint for the user."""
+    if data.startswith(GZIP_MAGIC):
+        return "a gzip stream starts here: was a compressed file concatenated or read without gunzip?"
+    if data.startswith(MAGIC):
+        return "a second archive starts here: two archives were concatenated"
+    sample = data[:64]
+    if sample and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample):
+        text = sample.decode("ascii", "replace").split("\n")[0][:40]
+        return f"text was mixed into the stream here ({text!r}): log output written to the same pipe?"
+    return "the archive is damaged here; 'mongoarchive salvage' can recover the intact namespaces"
+
+
+class Framer:
+    """Reads documents and terminators from a Source; tracks absolute offsets."""
+
+    def __init__(self, source: Source, chunk: int = CHUNK) -> None:
+        self.source = source
+        self.chunk = chunk
+        self.buf = bytearray(chunk)
+        self.pos = 0  # next unread byte in buf
+        self.filled = 0  # bytes of buf holding data
+        self.base = 0  # absolute offset of buf[0]
+        self.eof = False
+        self.namespace: str | None = None  # for error messages
+
+    @property
+    def offset(self) -> int:
+        """Absolute offset of the next unread byte (in the uncompressed stream)."""
+        return self.base + self.pos
+
+    # -- buffer management -------------------------------------------------
+    def _fill(self, need: int) -> bool:
+        """Make buf[pos:pos+need] available; False if the stream ends first."""
+        if self.filled - self.pos >= need:
+            return True
+        buf = self.buf
+        rest = self.filled - self.pos
+        if self.pos:
+            buf[:rest] = buf[self.pos : self.filled]
+            self.base += self.pos
+            self.pos = 0
+            self.filled = rest
+        want = max(need, self.chunk)
+        if len(buf) < want:
+            buf.extend(bytes(want - len(buf)))
+        elif len(buf) > 4 * self.chunk and rest < self.chunk:
+            # A huge document passed: give the memory back (bounded RSS, §8).
+            del buf[max(want, rest) :]
+        view = memoryview(buf)
+        try:
+            while self.filled < need and not self.eof:
+                n = self.source.readinto(view[self.filled :])
+                if n == 0:
+                    self.eof = True
+                else:
+                    self.filled += n
+        except _GzipTruncated as exc:
+            raise TruncatedError(
+                f"the gzip stream ends early ({exc})",
+                offset=self.base + self.filled,
+                namespace=self.namespace,
+                hint="the compressed file was cut short (an interrupted dump or download)",
+            ) from exc
+        except _GzipCorrupt as exc:
+            raise FramingError(
+                f"the gzip stream is damaged ({exc})",
+                offset=self.base + self.filled,
+                namespace=self.namespace,
+                code="bad-gzip",
+                hint="the compressed data is corrupt; try 'gzip -t' on the file",
+            ) from exc
+        finally:
+            view.release()
+        return self.filled - self.pos >= need
+
+    def at_end(self) -> bool:
+        """True if the stream ends exactly here."""
+        return not self._fill(1)
+
+    def peek(self, n: int) -> bytes:
+        self._fill(n)
+        return bytes(self.buf[self.pos : min(self.pos + n, self.filled)])
+
+    def _truncated(self, what: str) -> TruncatedError:
+        return TruncatedError(
+            f"the stream ends inside {what}",
+            offset=self.base + self.filled,
+            namespace=self.namespace,
+            hint="the archive was cut short (an interrupted dump, pipe or download); "
+            "'mongoarchive salvage' keeps what is complete",
+        )
+
+    # -- small structures -------------------------------------------------
+    def read_magic(self) -> bytes:
+        """Consume and return the 4 magic bytes (checked by the caller)."""
+        if not self._fill(4):
+            raise self._truncated("the magic number")
+        head = bytes(self.buf[self.pos : self.pos + 4])
+        self.pos += 4
+        return head
+
+    def check_next(self, what: str) -> int:
+        """Validate the document or terminator at the cursor; return its size (-1: terminator).
+
+        Nothing is consumed.  Raises FramingError or TruncatedError.
+        """
+        if not self._fill(4):
+            raise self._truncated(f"the length of {what}")
+        size: int = _unpack_int32(self.buf, self.pos)[0]
+        if size == -1:
+            return -1
+        if size < MIN_BSON_SIZE or size > MAX_BSON_SIZE:
+            raise FramingError(
+                f"{size} is neither a valid BSON length (5..{MAX_BSON_SIZE}) nor a terminator "
+                f"where {what} should start",
+                offset=self.offset,
+                namespace=self.namespace,
+                code="bad-length",
+                hint=describe_bytes(self.peek(64)),
+            )
+        if not self._fill(size):
+            raise self._truncated(what)
+        if self.buf[self.pos + size - 1]:
+            raise FramingError(
+                f"{what} of {size} bytes does not end with a NUL byte",
+                offset=self.offset,
+                namespace=self.namespace,
+                code="missing-nul",
+                hint=describe_bytes(self.peek(64)),
+            )
+        return size
+
+    def read_doc(self, what: str) -> bytes | None:
+        """Consume one document (returned) or a terminator (None)."""
+        size = self.check_next(what)
+        if size < 0:
+            self.pos += 4
+            return None
+        doc = bytes(self.buf[self.pos : self.pos + size])
+        self.pos += size
+        return doc
+
+    # -- the hot path -------------------------------------------------------
+    def next_run(self) -> tuple[int, int, int] | None:
+        """Consume a run of >= 1 complete documents, or the terminator (None).
+
+        Returns (start, end, count): the run is buf[start:end], valid until the
+        next call.  Errors at the cursor raise; documents before them come first.
+        """
+        end, count = _scan(self.buf, self.pos, self.filled)
+        if count == 0:
+            size = self.check_next("a document")
+            if size < 0:
+                self.pos += 4
+                return None
+            end, count = _scan(self.buf, self.pos, self.filled)
+        start = self.pos
+        self.pos = end
+        return start, end, count

@@ -1,0 +1,222 @@
+"""Byte sources and sinks: paths, binary file objects, "-" (stdin/stdout), gzip.
+
+Nothing here seeks: a source is read front to back once, so pipes and stdin
+work (spec/archive.md §8).  gzip is sniffed from the first two bytes (1f 8b)
+and decompressed with isal; sniffing keeps the bytes it looked at.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import IO, Any, BinaryIO, Protocol, cast
+
+from isal import igzip
+
+from .errors import ArchiveIOError
+
+__all__ = ["GZIP_MAGIC", "Source", "AtomicSink", "open_sink", "open_source", "is_gzip"]
+
+#: The first two bytes of every gzip member (RFC 1952 §2.3.1).
+GZIP_MAGIC = b"\x1f\x8b"
+PathLike = str | os.PathLike[str]
+
+
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+class Source:
+    """A forward-only byte stream with ``readinto``; knows whether it was gzip."""
+
+    def __init__(self, raw: Any, *, close_raw: bool, gzip: bool | None, name: str) -> None:
+        self.name = name
+        self._raw = raw
+        self._close_raw = close_raw
+        head = self._read_raw(2)
+        is_gz = head[:2] == GZIP_MAGIC if gzip is None else gzip
+        self.gzip = is_gz
+        prefixed = _Prefixed(raw, head)
+        self._inner: Any = prefixed
+        if is_gz:
+            self._inner = igzip.IGzipFile(fileobj=cast(BinaryIO, prefixed), mode="rb")
+
+    def _read_raw(self, n: int) -> bytes:
+        out = b""
+        try:
+            while len(out) < n:
+                chunk = self._raw.read(n - len(out))
+                if not chunk:
+                    break
+                out += chunk
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot read {self.name}: {exc}") from exc
+        return out
+
+    def readinto(self, buf: memoryview) -> int:
+        """Fill ``buf`` with up to len(buf) bytes; 0 means end of stream."""
+        try:
+            n = self._inner.readinto(buf)
+        except EOFError as exc:  # gzip stream cut short
+            raise _GzipTruncated(str(exc)) from exc
+        except OSError as exc:
+            if isinstance(exc, igzip.BadGzipFile) or "gzip" in str(exc).lower():
+                raise _GzipCorrupt(str(exc)) from exc
+            raise ArchiveIOError(f"cannot read {self.name}: {exc}") from exc
+        except Exception as exc:  # isal raises its own errors on damaged deflate data
+            raise _GzipCorrupt(str(exc)) from exc
+        return int(n or 0)
+
+    def close(self) -> None:
+        try:
+            if self._inner is not None and self.gzip:
+                self._inner.close()
+            if self._close_raw:
+                self._raw.close()
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot close {self.name}: {exc}") from exc
+
+
+class _GzipTruncated(Exception):
+    """The gzip member ends early (turned into TruncatedError by the framer)."""
+
+
+class _GzipCorrupt(Exception):
+    """The gzip data is damaged (turned into FramingError by the framer)."""
+
+
+class _Prefixed:
+    """Serves ``head`` first, then the rest of ``raw``; never seeks."""
+
+    def __init__(self, raw: _Readable, head: bytes) -> None:
+        self._raw = raw
+        self._head = head
+
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        view = memoryview(buf).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view) or 0)
+        data = self._raw.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0:
+                data, self._head = self._head + self._raw.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._raw.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+def open_source(src: PathLike | IO[bytes] | Any, *, gzip: bool | None = None) -> Source:
+    """Open a path, ``"-"`` (stdin) or a binary file object for reading."""
+    if isinstance(src, str) and src == "-":
+        return Source(sys.stdin.buffer, close_raw=False, gzip=gzip, name="<stdin>")
+    if isinstance(src, (str, os.PathLike)):
+        name = os.fspath(src)
+        try:
+            raw = open(name, "rb", buffering=0)  # noqa: SIM115 - closed by Source.close
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot open {name}: {exc.strerror or exc}") from exc
+        return Source(raw, close_raw=True, gzip=gzip, name=name)
+    if not hasattr(src, "read"):
+        raise ArchiveIOError(f"cannot read from {type(src).__name__}: need a path or a binary file")
+    return Source(src, close_raw=False, gzip=gzip, name=str(getattr(src, "name", "<stream>")))
+
+
+def is_gzip(head: bytes) -> bool:
+    return head[:2] == GZIP_MAGIC
+
+
+class AtomicSink:
+    """A binary sink; for a path, bytes go to a temporary file renamed on commit.
+
+    If ``abort`` is called instead (an exception escaped the writer), the
+    temporary file is removed, so no complete-looking archive is left.
+    """
+
+    def __init__(self, dst: PathLike | IO[bytes] | Any, *, gzip: bool, level: int = 1) -> None:
+        self._path: str | None = None
+        self._tmp: str | None = None
+        self._close_raw = False
+        if isinstance(dst, str) and dst == "-":
+            raw: Any = sys.stdout.buffer
+            self.name = "<stdout>"
+        elif isinstance(dst, (str, os.PathLike)):
+            self._path = os.fspath(dst)
+            self.name = self._path
+            folder = os.path.dirname(os.path.abspath(self._path))
+            try:
+                fd, self._tmp = tempfile.mkstemp(
+                    prefix="." + os.path.basename(self._path) + ".", suffix=".partial", dir=folder
+                )
+                raw = os.fdopen(fd, "wb")
+            except OSError as exc:
+                raise ArchiveIOError(f"cannot create {self._path}: {exc}") from exc
+            self._close_raw = True
+        elif hasattr(dst, "write"):
+            raw = dst
+            self.name = str(getattr(dst, "name", "<stream>"))
+        else:
+            raise ArchiveIOError(f"cannot write to {type(dst).__name__}: need a path or a binary file")
+        self._raw = raw
+        self._out: Any = raw
+        if gzip:
+            # mtime=0 keeps the output deterministic.
+            self._out = igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0)
+        self.gzip = gzip
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._out.write(data)
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot write {self.name}: {exc}") from exc
+
+    def commit(self) -> None:
+        """Flush and close; for a path, move the finished file into place."""
+        try:
+            if self.gzip:
+                self._out.close()
+            if self._close_raw:
+                self._raw.close()
+            else:
+                self._raw.flush()
+            if self._tmp is not None and self._path is not None:
+                os.replace(self._tmp, self._path)
+                self._tmp = None
+        except OSError as exc:
+            self.abort()
+            raise ArchiveIOError(f"cannot finish {self.name}: {exc}") from exc
+
+    def abort(self) -> None:
+        """Drop a partial file; on a stream, close what we opened and stop."""
+        try:
+            if self._close_raw:
+                self._raw.close()
+        except OSError:
+            pass
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
+            self._tmp = None
+
+
+def open_sink(dst: PathLike | IO[bytes] | Any, *, gzip: bool) -> AtomicSink:
+    return AtomicSink(dst, gzip=gzip)

@@ -1,0 +1,293 @@
+"""Reading an archive: the prelude on open, then the body as a stream of events.
+
+The reader never seeks; it reads the prelude when opened and the body once,
+front to back (spec/archive.md §2, §6).  Every document is framed and
+checksummed by ``_framing``; the rules of §6 are enforced by ``_rules.Demux``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+
+from ._crc import crc64
+from ._framing import MAGIC, Framer, describe_bytes, split_run
+from ._io import GZIP_MAGIC, Source
+from ._rules import Demux, decode_archive_header, decode_collection_entry, decode_namespace_header
+from .errors import (
+    ArchiveError,
+    FramingError,
+    MongoArchiveError,
+    NamespaceError,
+    NotAnArchiveError,
+    UsageError,
+)
+from .model import (
+    ArchiveHeader,
+    ArchiveWarning,
+    CollectionEntry,
+    Document,
+    Event,
+    Namespace,
+    NamespaceEnd,
+    NamespaceSummary,
+    Segment,
+)
+
+__all__ = ["ArchiveReader", "NamespaceConsumer"]
+
+DocumentForm = Literal["bytes", "raw", "dict"]
+
+
+class NamespaceConsumer(Protocol):
+    """What ``ArchiveReader.demultiplex`` feeds: documents, then ``end()`` once the CRC checks."""
+
+    def write(self, raw: bytes, /) -> Any: ...
+
+    def end(self) -> Any: ...
+
+
+def _magic_hint(head: bytes) -> str:
+    if head.startswith(GZIP_MAGIC):
+        return "this is gzip data: open it with gzip sniffing (the default) or 'r:gz'"
+    if len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= 16 * 1024 * 1024:
+        return (
+            "this looks like a .bson file of 'mongodump --out', not an archive "
+            "('mongodump --archive' writes archives)"
+        )
+    return describe_bytes(head)
+
+
+class ArchiveReader:
+    """An open archive: ``header`` and ``collections`` at once, the body on iteration."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._framer = Framer(source)
+        self.gzip = source.gzip
+        self.name = source.name
+        self.warnings: list[ArchiveWarning] = []
+        self._started = False
+        self._finished = False
+        try:
+            self.header, self.collections = self._read_prelude()
+        except BaseException:
+            self._close_quietly()
+            raise
+        self._demux = Demux(self.collections)
+        #: Per body namespace, in order of first appearance; filled while reading.
+        self.namespaces: dict[Namespace, NamespaceSummary] = self._demux.summaries
+        self.body_offset = self._framer.offset
+
+    # -- prelude (§3.1, §3.2) ------------------------------------------------
+    def _read_prelude(self) -> tuple[ArchiveHeader, list[CollectionEntry]]:
+        fr = self._framer
+        magic = fr.read_magic()
+        if magic != MAGIC:
+            raise NotAnArchiveError(
+                "the stream does not start with the archive magic number 6d e2 99 81",
+                offset=0,
+                hint=_magic_hint(magic + fr.peek(60)),
+            )
+        offset = fr.offset
+        raw = fr.read_doc("the archive header")
+        if raw is None:
+            raise FramingError(
+                "a terminator stands where the archive header should be",
+                offset=offset,
+                code="consecutive-terminators",
+            )
+        header, warnings = decode_archive_header(raw, offset)
+        self.warnings.extend(warnings)
+        entries: list[CollectionEntry] = []
+        while True:
+            offset = fr.offset
+            raw = fr.read_doc("a collection entry")
+            if raw is None:
+                return header, entries
+            entry, warnings = decode_collection_entry(raw, offset)
+            self.warnings.extend(warnings)
+            entries.append(entry)
+
+    # -- body (§2, §6) ---------------------------------------------------------
+    def _body(self, with_documents: bool) -> Iterator[Event]:
+        if self._started:
+            raise UsageError(
+                "the body of an archive can be read only once",
+                hint="open the archive again to read it again",
+            )
+        self._started = True
+        fr = self._framer
+        demux = self._demux
+        while True:
+            fr.namespace = None
+            if fr.at_end():
+                demux.finish(fr.offset)
+                self._finished = True
+                return
+            start = fr.offset
+            if demux.all_ended:
+                raise demux.trailing(start)
+            raw = fr.read_doc("a namespace header")
+            if raw is None:
+                raise FramingError(
+                    "two terminators in a row (a block without a namespace header)",
+                    offset=start,
+                    code="consecutive-terminators",
+                    hint=describe_bytes(fr.peek(64)),
+                )
+            ns, eof, stored_crc, warnings = decode_namespace_header(raw, start)
+            if warnings:
+                self.warnings.extend(warnings)
+            fr.namespace = str(ns)
+            if not ns.collection:
+                raise NamespaceError(
+                    "the namespace header has an empty collection name",
+                    offset=start,
+                    namespace=str(ns),
+                    code="bad-namespace",
+                )
+            summary = demux.begin(ns, eof, start)
+            if eof:
+                at = fr.offset
+                if fr.check_next("the terminator after an EOF header") >= 0:
+                    raise NamespaceError(
+                        "documents follow the namespace's EOF header",
+                        offset=at,
+                        namespace=str(ns),
+                        code="data-after-eof",
+                    )
+                fr.pos += 4
+                demux.end(summary, stored_crc, start)
+                yield NamespaceEnd(ns, stored_crc, start)
+                continue
+            yield Segment(ns, start)
+            crc = summary.crc_value
+            while True:
+                run = fr.next_run()
+                if run is None:
+                    break
+                begin, end, count = run
+                buf = fr.buf
+                view = memoryview(buf)
+                crc = crc64(view[begin:end], crc)
+                view.release()
+                summary.crc_value = crc
+                summary.documents += count
+                summary.bytes += end - begin
+                if with_documents:
+                    base = fr.base
+                    for a, b in split_run(buf, begin, end):
+                        yield Document(ns, bytes(buf[a:b]), base + a)
+
+    def events(self) -> Iterator[Event]:
+        """Segment, Document and NamespaceEnd events in stream order (once per archive)."""
+        return self._body(True)
+
+    def documents(
+        self, form: DocumentForm = "bytes", codec_options: CodecOptions[Any] | None = None
+    ) -> Iterator[tuple[Namespace, Any]]:
+        """(namespace, document) pairs: BSON bytes, RawBSONDocument ("raw") or dict."""
+        if form == "bytes":
+            for event in self._body(True):
+                if type(event) is Document:
+                    yield event.ns, event.raw
+            return
+        if form == "raw":
+            opts = codec_options or CodecOptions(document_class=RawBSONDocument)
+            for event in self._body(True):
+                if type(event) is Document:
+                    yield event.ns, RawBSONDocument(event.raw, opts)
+            return
+        if form == "dict":
+            opts = codec_options or CodecOptions()
+            for event in self._body(True):
+                if type(event) is Document:
+                    try:
+                        doc = bson.decode(event.raw, opts)
+                    except Exception as exc:
+                        raise ArchiveError(
+                            f"a document is not valid BSON: {exc}",
+                            offset=event.offset,
+                            namespace=str(event.ns),
+                            code="bad-bson",
+                            hint="its framing and CRC are intact: the writer stored a broken document",
+                        ) from exc
+                    yield event.ns, doc
+            return
+        raise UsageError(f"unknown document form {form!r}: use 'bytes', 'raw' or 'dict'")
+
+    def validate(self) -> dict[Namespace, NamespaceSummary]:
+        """Read the whole body checking framing, rules and every CRC; no per-document objects."""
+        for _ in self._body(False):
+            pass
+        return self.namespaces
+
+    def demultiplex(
+        self,
+        consumers: Mapping[Namespace | str, NamespaceConsumer]
+        | Callable[[Namespace], NamespaceConsumer | None],
+    ) -> dict[Namespace, NamespaceSummary]:
+        """Route each namespace's documents to its consumer; ``end()`` after its CRC checks.
+
+        ``consumers`` maps a Namespace or "db.collection" to a consumer, or is a
+        factory called once per namespace (None: skip that namespace).
+        """
+        active: dict[Namespace, NamespaceConsumer | None] = {}
+
+        def lookup(ns: Namespace) -> NamespaceConsumer | None:
+            if ns not in active:
+                if callable(consumers):
+                    active[ns] = consumers(ns)
+                else:
+                    active[ns] = consumers.get(ns) or consumers.get(str(ns))
+            return active[ns]
+
+        for event in self._body(True):
+            kind = type(event)
+            if kind is Document:
+                consumer = lookup(event.ns)
+                if consumer is not None:
+                    consumer.write(event.raw)  # type: ignore[union-attr]
+            elif kind is NamespaceEnd:
+                consumer = lookup(event.ns)
+                if consumer is not None:
+                    consumer.end()
+        return self.namespaces
+
+    # -- context and cleanup -------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        """True once the body was read to a clean end."""
+        return self._finished
+
+    def _close_quietly(self) -> None:
+        try:
+            self._source.close()
+        except MongoArchiveError:
+            pass
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close_quietly() if exc_type else self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<ArchiveReader {self.name!r} server={self.header.server_version!r} "
+            f"collections={len(self.collections)} gzip={self.gzip}>"
+        )
