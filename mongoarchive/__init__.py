@@ -95,7 +95,7 @@ def open(
     concurrent_collections: int = ...,
     gzip: bool = ...,
 ) -> ArchiveWriter: ...
-def open(  # noqa: A001 - the tarfile.open idiom
+def open(
     src: Source,
     mode: str = "r",
     *,

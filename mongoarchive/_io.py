@@ -7,6 +7,7 @@ and decompressed with isal; sniffing keeps the bytes it looked at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -40,7 +41,8 @@ class Source:
         prefixed = _Prefixed(raw, head)
         self._inner: Any = prefixed
         if is_gz:
-            self._inner = igzip.IGzipFile(fileobj=cast(BinaryIO, prefixed), mode="rb")
+            gz = igzip.IGzipFile  # untyped in isal
+            self._inner = gz(fileobj=cast(BinaryIO, prefixed), mode="rb")  # type: ignore[no-untyped-call]
 
     def _read_raw(self, n: int) -> bytes:
         out = b""
@@ -178,7 +180,8 @@ class AtomicSink:
         self._out: Any = raw
         if gzip:
             # mtime=0 keeps the output deterministic.
-            self._out = igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0)
+            gz = igzip.IGzipFile  # untyped in isal
+            self._out = gz(fileobj=raw, mode="wb", compresslevel=level, mtime=0)  # type: ignore[no-untyped-call]
         self.gzip = gzip
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -211,10 +214,8 @@ class AtomicSink:
         except OSError:
             pass
         if self._tmp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
-            except OSError:
-                pass
             self._tmp = None
 
 

@@ -114,9 +114,7 @@ def decode_collection_entry(raw: bytes, offset: int) -> tuple[CollectionEntry, l
     return CollectionEntry(db, coll, metadata, int(size), kind), warnings
 
 
-def decode_namespace_header(
-    raw: bytes, offset: int
-) -> tuple[Namespace, bool, int, list[ArchiveWarning]]:
+def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, int, list[ArchiveWarning]]:
     """A block's namespace header (§3.3): (namespace, EOF, CRC as uint64, warnings)."""
     what = "a namespace header"
     doc = _decode(raw, what, offset)
@@ -196,8 +194,7 @@ class Demux:
         if stored_crc != summary.crc_value:
             summary.crc = "mismatch"
             raise ChecksumError(
-                f"CRC-64 mismatch: stored {stored_crc:#018x}, documents give "
-                f"{summary.crc_value:#018x}",
+                f"CRC-64 mismatch: stored {stored_crc:#018x}, documents give {summary.crc_value:#018x}",
                 offset=offset,
                 namespace=str(summary.ns),
                 hint="a document of this namespace was altered after it was written "
@@ -230,8 +227,7 @@ class Demux:
                     offset=offset,
                     namespace=str(ns),
                     code="unfinished-namespace",
-                    hint="the archive was cut short at a block boundary "
-                    "(an interrupted dump or download)",
+                    hint="the archive was cut short at a block boundary (an interrupted dump or download)",
                 )
             raise TruncatedError(
                 "the archive ends and a namespace of the prelude never appeared",

@@ -96,9 +96,7 @@ class CollectionEntry:
                 "restore this collection's indexes and options by hand",
             ) from exc
         if not isinstance(value, Mapping):
-            raise MetadataError(
-                f"metadata is a JSON {type(value).__name__}, not an object", namespace=ns
-            )
+            raise MetadataError(f"metadata is a JSON {type(value).__name__}, not an object", namespace=ns)
         doc = dict(value)
         options = doc.get("options", {})
         indexes = doc.get("indexes", [])

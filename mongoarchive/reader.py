@@ -7,6 +7,7 @@ checksummed by ``_framing``; the rules of §6 are enforced by ``_rules.Demux``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, Protocol
@@ -267,10 +268,8 @@ class ArchiveReader:
         return self._finished
 
     def _close_quietly(self) -> None:
-        try:
+        with contextlib.suppress(MongoArchiveError):
             self._source.close()
-        except MongoArchiveError:
-            pass
 
     def close(self) -> None:
         self._source.close()

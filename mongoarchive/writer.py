@@ -9,6 +9,7 @@ several threads at once, one namespace per thread.
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Mapping
 from types import TracebackType
@@ -28,6 +29,7 @@ from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 __all__ = ["ArchiveWriter", "NamespaceWriter", "encode_document", "uses_buckets"]
 
 FORMAT_VERSION = "0.1"
+_unpack_int32 = struct.Struct("<i").unpack_from
 
 
 def uses_buckets(server_version: str) -> bool:
@@ -73,6 +75,8 @@ class NamespaceWriter:
         self._writer = writer
         self.entry = entry
         self.ns = data_ns
+        # Whole documents waiting for hand-off; a list of references (join at flush)
+        # stays fast when several namespaces grow buffers at once.
         self._parts: list[bytes] = []
         self._size = 0
         self._sent = False
@@ -85,21 +89,27 @@ class NamespaceWriter:
         """Append one document (BSON bytes, RawBSONDocument or mapping)."""
         if self.closed:
             raise UsageError("write to a namespace that is already closed", namespace=str(self.ns))
-        raw = encode_document(doc)
-        size = len(raw)
-        # mongodump hands over a buffer before it would exceed 16 MiB (§9).
+        # Hot path: pre-encoded bytes are checked inline (length field, size, NUL).
+        if type(doc) is bytes:
+            size = len(doc)
+            if size < 5 or size > MAX_BSON_SIZE or doc[-1] or _unpack_int32(doc)[0] != size:
+                doc = encode_document(doc)  # raises DocumentError with details
+        else:
+            doc = encode_document(doc)
+            size = len(doc)
+        # mongodump hands a buffer over before it would exceed 16 MiB (§9).
         if self._size + size > MAX_BSON_SIZE:
             self._flush()
-        self._parts.append(raw)
+        self._parts.append(doc)
         self._size += size
         self.documents += 1
-        self.bytes += size
 
     def _flush(self) -> None:
         data = b"".join(self._parts)
         self._parts = []
         self._size = 0
         self._crc = crc64(data, self._crc)
+        self.bytes += len(data)
         self._sent = True
         self._writer._emit_body(self.ns, data)
 
@@ -183,7 +193,9 @@ class ArchiveWriter:
                     {"db": db, "collection": collection, "metadata": metadata, "size": size, "type": type}
                 )
             except Exception as exc:
-                raise UsageError(f"cannot encode the collection entry: {exc}", namespace=str(data_ns)) from exc
+                raise UsageError(
+                    f"cannot encode the collection entry: {exc}", namespace=str(data_ns)
+                ) from exc
             self.collections.append(entry)
             ns_writer = NamespaceWriter(self, entry, data_ns)
             self._namespaces[data_ns] = ns_writer
@@ -208,7 +220,13 @@ class ArchiveWriter:
         for e in self.collections:
             parts.append(
                 schema.CollectionMetadata.build(
-                    {"db": e.db, "collection": e.collection, "metadata": e.metadata, "size": e.size, "type": e.type}
+                    {
+                        "db": e.db,
+                        "collection": e.collection,
+                        "metadata": e.metadata,
+                        "size": e.size,
+                        "type": e.type,
+                    }
                 )
             )
         parts.append(TERMINATOR)

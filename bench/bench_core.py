@@ -1,0 +1,162 @@
+"""Benchmark of the format core, run by hand (never a test): see README "Performance".
+
+For documents of ~200 bytes and of ~2 KB it writes a 1 GiB archive from
+pre-encoded BSON, then validates it (framing + every CRC) in a fresh process,
+and reports MB/s beside ``cat FILE > /dev/null`` of the same cached file, plus
+the peak RSS of each process.  Usage:
+
+    python bench/bench_core.py [--size-mib 1024] [--dir bench/out] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bson
+
+MIB = 1024 * 1024
+
+
+def make_documents(size: int, count: int = 512) -> list[bytes]:
+    """``count`` distinct BSON documents of about ``size`` bytes each."""
+    rng = random.Random(size)
+    docs = []
+    for i in range(count):
+        filler = rng.randbytes(max(0, size - 80)).hex()[: max(0, size - 80)]
+        docs.append(
+            bson.encode(
+                {"_id": bson.ObjectId(), "n": i, "x": rng.random(), "name": f"doc-{i}", "pad": filler}
+            )
+        )
+    return docs
+
+
+def child_write(path: str, doc_size: int, total: int) -> None:
+    import mongoarchive
+
+    docs = make_documents(doc_size)
+    t0 = time.perf_counter()
+    written = 0
+    with mongoarchive.open(path, "w", server_version="8.0.3", tool_version="bench") as out:
+        colls = [out.add_collection("bench", f"c{i}", metadata="{}") for i in range(2)]
+        ndocs = len(docs)
+        i = 0
+        while written < total:
+            # Two namespaces taking turns in 4096-document runs, as parallel dumps do.
+            coll = colls[(i // 4096) % 2]
+            write = coll.write
+            for j in range(4096):
+                raw = docs[(i + j) % ndocs]
+                write(raw)
+                written += len(raw)
+            i += 4096
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": dt, "bytes": os.path.getsize(path), "peak_rss": peak}))
+
+
+def child_validate(path: str) -> None:
+    import mongoarchive
+
+    t0 = time.perf_counter()
+    with mongoarchive.open(path) as archive:
+        summaries = archive.validate()
+    dt = time.perf_counter() - t0
+    assert all(s.crc == "ok" for s in summaries.values())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": dt, "bytes": os.path.getsize(path), "peak_rss": peak}))
+
+
+def run_child(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def time_cat(path: str) -> float:
+    t0 = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        subprocess.run(["cat", path], stdout=null, check=True)
+    return time.perf_counter() - t0
+
+
+def baseline_rss() -> int:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource, mongoarchive, bson; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--dir", default=str(Path(__file__).parent / "out"))
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
+    parser.add_argument("--doc-sizes", default="200,2000")
+    parser.add_argument("--keep", action="store_true", help="keep the generated archives")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        if args.child[0] == "write":
+            child_write(args.child[1], int(args.child[2]), int(args.child[3]))
+        else:
+            child_validate(args.child[1])
+        return
+    os.makedirs(args.dir, exist_ok=True)
+    base = baseline_rss()
+    print(f"interpreter + imports peak RSS: {base / MIB:.1f} MiB")
+    rows = []
+    for doc_size in (int(s) for s in args.doc_sizes.split(",")):
+        path = os.path.join(args.dir, f"bench-{doc_size}.archive")
+        total = args.size_mib * MIB
+        writes = [run_child("--child", "write", path, str(doc_size), str(total)) for _ in range(args.repeat)]
+        size = os.path.getsize(path)
+        time_cat(path)  # warm the page cache
+        cats = [time_cat(path) for _ in range(args.repeat)]
+        validations = [run_child("--child", "validate", path) for _ in range(args.repeat)]
+        cat_mbs = size / min(cats) / 1e6
+        val = min(validations, key=lambda r: r["seconds"])
+        wri = min(writes, key=lambda r: r["seconds"])
+        row = {
+            "doc_size": doc_size,
+            "archive_bytes": size,
+            "cat_MBps": round(cat_mbs),
+            "validate_MBps": round(size / val["seconds"] / 1e6),
+            "validate_ratio": round(size / val["seconds"] / 1e6 / cat_mbs, 3),
+            "validate_peak_rss_MiB": round(val["peak_rss"] / MIB, 1),
+            "write_MBps": round(size / wri["seconds"] / 1e6),
+            "write_ratio": round(size / wri["seconds"] / 1e6 / cat_mbs, 3),
+            "write_peak_rss_MiB": round(wri["peak_rss"] / MIB, 1),
+        }
+        rows.append(row)
+        print(json.dumps(row))
+        if not args.keep:
+            os.unlink(path)
+    print("| documents | cat MB/s | validate MB/s (x cat) | write MB/s (x cat) | peak RSS validate / write |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| ~{r['doc_size']} B | {r['cat_MBps']} | {r['validate_MBps']} ({r['validate_ratio']}x) | "
+            f"{r['write_MBps']} ({r['write_ratio']}x) | "
+            f"{r['validate_peak_rss_MiB']} / {r['write_peak_rss_MiB']} MiB |"
+        )
+
+
+if __name__ == "__main__":
+    main()
