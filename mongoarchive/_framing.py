@@ -101,7 +101,10 @@ class Framer:
             self.filled = rest
         want = max(need, self.chunk)
         if len(buf) < want:
-            buf.extend(bytes(want - len(buf)))
+            # Grow by replacing: old + new at the peak, never a third temporary.
+            grown = bytearray(want)
+            grown[:rest] = memoryview(buf)[:rest]
+            self.buf = buf = grown
         elif len(buf) > 4 * self.chunk and rest < self.chunk:
             # A huge document passed: give the memory back (bounded RSS, §8).
             del buf[max(want, rest) :]

@@ -183,8 +183,9 @@ class ArchiveReader:
                 summary.bytes += end - begin
                 if with_documents:
                     base = fr.base
-                    for a, b in split_run(buf, begin, end):
-                        yield Document(ns, bytes(buf[a:b]), base + a)
+                    with memoryview(buf) as view:
+                        for a, b in split_run(buf, begin, end):
+                            yield Document(ns, view[a:b].tobytes(), base + a)
 
     def events(self) -> Iterator[Event]:
         """Segment, Document and NamespaceEnd events in stream order (once per archive)."""
