@@ -176,7 +176,8 @@ class ArchiveWriter:
         with self._lock:
             if self._closed:
                 raise UsageError("the archive is closed")
-            if self._prelude_written:
+            # A buffered write counts too, so the rule does not depend on buffer sizes.
+            if self._prelude_written or any(w.documents for w in self._namespaces.values()):
                 raise UsageError(
                     "add_collection after data was written: the prelude is already out",
                     namespace=f"{db}.{collection}",
