@@ -38,6 +38,15 @@ def test_vectors_exist() -> None:
         assert path.is_file(), f"sidecar without archive: {path}"
 
 
+def project(actual: Any, expected: Any) -> Any:
+    """``actual`` cut down to the keys present in ``expected`` (inspect may add derived fields)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return {k: project(actual[k], v) if k in actual else "<missing>" for k, v in expected.items()}
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [project(a, e) for a, e in zip(actual, expected, strict=True)]
+    return actual
+
+
 def _metadata_errors(archive: mongoarchive.ArchiveReader) -> list[str]:
     failing = []
     for entry in archive.collections:
@@ -58,7 +67,7 @@ def test_valid_vector(vector: tuple[Path, dict[str, Any]]) -> None:
         assert archive.finished
         assert [w.code for w in archive.warnings] == side["warnings"]
         assert _metadata_errors(archive) == side["metadata_errors"]
-    assert summary == side["summary"]
+    assert project(summary, side["summary"]) == side["summary"]
 
 
 @pytest.mark.parametrize("vector", VALID, ids=_id)
@@ -106,7 +115,7 @@ def test_invalid_vector(vector: tuple[Path, dict[str, Any]], how: str) -> None:
             archive.validate() if how == "validate" else list(archive.events())
             assert archive.finished
             if "summary" in side:
-                assert summarize_after(archive) == side["summary"]
+                assert project(summarize_after(archive), side["summary"]) == side["summary"]
             failing = [e for e in archive.collections if str(e.namespace) == expected["namespace"]]
             assert len(failing) == 1
             with pytest.raises(MetadataError) as meta_info:
