@@ -1,0 +1,194 @@
+"""``mongoarchive dump``: write an archive from a live MongoDB, as ``mongodump --archive`` does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from typing import Any
+
+from ..dump import DumpOptions, DumpResult, dump
+
+NAME = "dump"
+HELP = "dump a live MongoDB deployment into an archive (as mongodump --archive)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--uri", help="MongoDB connection string (mongodb://...)")
+    conn.add_argument("--host", help="host, host:port, or setName/host1,host2 (default localhost)")
+    conn.add_argument("--port", type=int, help="server port (default 27017)")
+    conn.add_argument("-u", "--username", help="user name")
+    conn.add_argument("-p", "--password", help="password")
+    conn.add_argument(
+        "--authenticationDatabase", dest="auth_db", help="database holding the user's credentials"
+    )
+    conn.add_argument("--readPreference", dest="read_preference", help="e.g. primary, secondaryPreferred")
+    conn.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)"
+    )
+    sel = parser.add_argument_group("selection")
+    sel.add_argument("-d", "--db", help="dump only this database")
+    sel.add_argument("-c", "--collection", help="dump only this collection (needs --db)")
+    sel.add_argument("-q", "--query", help="filter as Extended JSON (needs --collection)")
+    sel.add_argument("--queryFile", dest="query_file", help="file holding the --query filter")
+    sel.add_argument(
+        "--excludeCollection",
+        dest="exclude_collection",
+        action="append",
+        default=[],
+        help="skip this collection of --db (repeatable)",
+    )
+    sel.add_argument(
+        "--excludeCollectionsWithPrefix",
+        dest="exclude_prefix",
+        action="append",
+        default=[],
+        help="skip the collections of --db starting with this prefix (repeatable)",
+    )
+    sel.add_argument(
+        "--nsInclude",
+        dest="ns_include",
+        action="append",
+        default=[],
+        help="dump only namespaces matching this pattern (db.coll, db.*, *.coll; repeatable)",
+    )
+    sel.add_argument(
+        "--nsExclude",
+        dest="ns_exclude",
+        action="append",
+        default=[],
+        help="skip namespaces matching this pattern (repeatable)",
+    )
+    sel.add_argument(
+        "--viewsAsCollections",
+        dest="views_as_collections",
+        action="store_true",
+        help="dump only the views, each as a collection holding the view's documents",
+    )
+    sel.add_argument(
+        "--dumpDbUsersAndRoles",
+        dest="dump_db_users_and_roles",
+        action="store_true",
+        help="with --db D: also dump D's users and roles (as $admin.system.*)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--archive",
+        nargs="?",
+        const="-",
+        default="-",
+        metavar="PATH",
+        help="archive path; '-' or the flag alone for standard output (the default)",
+    )
+    out.add_argument("--gzip", action="store_true", help="gzip the whole archive")
+    out.add_argument(
+        "--oplog", action="store_true", help="point in time: add the oplog written during the dump"
+    )
+    out.add_argument(
+        "-j",
+        "--numParallelCollections",
+        dest="parallel",
+        type=int,
+        default=4,
+        help="collections dumped in parallel (default 4)",
+    )
+    out.add_argument("--quiet", action="store_true", help="no progress and no summary")
+
+
+class _Progress:
+    """Per-collection progress on a terminal (rich), silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __call__(self, ns: str, documents: int, nbytes: int, estimate: int, done: bool) -> None:
+        if self.bar is None:
+            return
+        with self.lock:
+            task = self.tasks.get(ns)
+            if task is None:
+                task = self.bar.add_task(ns, total=estimate or None)
+                self.tasks[ns] = task
+            total = max(estimate, documents) if estimate else None
+            self.bar.update(task, completed=documents, total=documents if done else total)
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def render_summary(result: DumpResult, seconds: float) -> str:
+    """The table printed after a dump: namespace, documents, bytes, seconds."""
+    rows = [("namespace", "documents", "bytes", "seconds")]
+    for s in sorted(result.namespaces, key=lambda s: s.namespace):
+        rows.append((s.namespace, str(s.documents), str(s.bytes), f"{s.seconds:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append(
+            "  ".join(
+                [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+            )
+        )
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append(
+        f"done: {len(result.namespaces)} namespaces, {result.documents} documents, "
+        f"{result.bytes} bytes in {seconds:.2f} s (server {result.server_version})"
+    )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = DumpOptions(
+        uri=args.uri,
+        host=args.host,
+        port=args.port,
+        username=args.username,
+        password=args.password,
+        authentication_database=args.auth_db,
+        read_preference=args.read_preference,
+        timeout=args.timeout,
+        db=args.db,
+        collection=args.collection,
+        query=args.query,
+        query_file=args.query_file,
+        exclude_collections=args.exclude_collection,
+        exclude_collections_with_prefix=args.exclude_prefix,
+        ns_include=args.ns_include,
+        ns_exclude=args.ns_exclude,
+        views_as_collections=args.views_as_collections,
+        dump_db_users_and_roles=args.dump_db_users_and_roles,
+        oplog=args.oplog,
+        parallel=args.parallel,
+        gzip=args.gzip,
+    )
+    started = time.monotonic()
+    show = not args.quiet and sys.stderr.isatty()
+    with _Progress(show) as progress:
+        result = dump(args.archive, options, progress=progress)
+    if not args.quiet:
+        print(render_summary(result, time.monotonic() - started), file=sys.stderr)
+    return 0
