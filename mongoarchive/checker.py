@@ -1,0 +1,577 @@
+"""Full validation of an archive that collects every problem instead of stopping.
+
+The reader stops at the first broken rule; a CI job wants the whole list.  The
+checker walks the stream with the reader's own pieces (``_framing.Framer`` for
+framing and offsets, ``_rules`` for header decoding and the demultiplexer's
+rules), so a problem it reports carries the same code and offset the reader
+would raise.  After a framing error it resynchronises: it scans forward for the
+next bytes that parse as a namespace header (spec/archive.md §3.3: a small
+document whose fields start ``db``, ``collection``, ``EOF``) and goes on from
+there, reporting the byte range it could not check.  Memory stays bounded: the
+scan slides over the framer's window and never holds more than one document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import IO, Any, Literal
+
+import bson
+
+from ._crc import crc64
+from ._framing import MAGIC, Framer, describe_bytes
+from ._io import open_source
+from ._rules import Demux, decode_archive_header, decode_collection_entry, decode_namespace_header
+from .errors import (
+    ArchiveError,
+    ChecksumError,
+    FramingError,
+    HeaderError,
+    MetadataError,
+    MongoArchiveError,
+    NamespaceError,
+    NotAnArchiveError,
+    TruncatedError,
+)
+from .model import ArchiveHeader, ArchiveWarning, CollectionEntry, Namespace, NamespaceSummary
+from .reader import _magic_hint
+
+__all__ = ["CheckResult", "Problem", "check_archive"]
+
+Severity = Literal["error", "warning"]
+
+#: A namespace header is four short fields (§3.3); names are at most a few hundred bytes.
+_MAX_HEADER_SIZE = 4096
+#: b"\x02db\x00": a string element named "db", the first field of a namespace header.
+_HEADER_MARK = b"\x02db\x00"
+_HEADER_KEYS = ["db", "collection", "EOF"]
+_SCAN_MAGIC_LIMIT = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding: where it is, what is wrong, and how to proceed."""
+
+    severity: Severity
+    code: str
+    message: str
+    offset: int | None = None
+    namespace: str | None = None
+    hint: str | None = None
+
+    @classmethod
+    def from_error(cls, exc: MongoArchiveError, severity: Severity = "error") -> Problem:
+        return cls(severity, exc.code, exc.message, exc.offset, exc.namespace, exc.hint)
+
+    @classmethod
+    def from_warning(cls, warning: ArchiveWarning) -> Problem:
+        return cls("warning", warning.code, warning.message, warning.offset, warning.namespace, None)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(slots=True)
+class CheckResult:
+    """Everything ``check_archive`` found in one archive."""
+
+    file: str
+    gzip: bool | None = None
+    header: ArchiveHeader | None = None
+    collections: list[CollectionEntry] = dataclasses.field(default_factory=list)
+    namespaces: dict[Namespace, NamespaceSummary] = dataclasses.field(default_factory=dict)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    #: Byte ranges [start, end) that could not be checked; end None: unknown (damaged gzip).
+    unchecked: list[tuple[int, int | None]] = dataclasses.field(default_factory=list)
+    #: Bytes of the (uncompressed) stream that were read.
+    size: int = 0
+    #: True if more problems were found than ``max_problems`` allowed to keep.
+    truncated_report: bool = False
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def ok(self, strict: bool = False) -> bool:
+        """True if no error was found (and, when ``strict``, no warning)."""
+        return not (self.problems if strict else self.errors)
+
+    def to_dict(self, strict: bool = False) -> dict[str, Any]:
+        """The JSON shape of ``mongoarchive check --format json`` (one file)."""
+        return {
+            "file": self.file,
+            "valid": self.ok(strict),
+            "gzip": self.gzip,
+            "bytes": self.size,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+            "unchecked": [{"start": a, "end": b} for a, b in self.unchecked],
+            "namespaces": [s.to_dict() for s in self.namespaces.values()],
+            "report_truncated": self.truncated_report,
+        }
+
+
+def _looks_like_archive_header(data: bytes) -> bool:
+    """True if ``data`` starts with a document whose first field is concurrent_collections (§3.1)."""
+    mark = b"\x10concurrent_collections\x00"
+    return len(data) >= 4 + len(mark) and data[4 : 4 + len(mark)] == mark
+
+
+class _Stop(Exception):
+    """The stream cannot be read any further (end of data or damaged gzip)."""
+
+
+class _Checker:
+    def __init__(self, framer: Framer, result: CheckResult, max_problems: int) -> None:
+        self.fr = framer
+        self.result = result
+        self.max_problems = max_problems
+        self.demux = Demux([])
+        self.prelude_complete = True
+        self.extra: dict[Namespace, NamespaceSummary] = {}  # undeclared namespaces (§6)
+        self.extra_ended: set[Namespace] = set()
+        self.tainted: set[Namespace] = set()  # CRC cannot be trusted: bytes were skipped
+
+    # -- recording -------------------------------------------------------------
+    def add(self, problem: Problem) -> None:
+        if len(self.result.problems) >= self.max_problems:
+            self.result.truncated_report = True
+            return
+        self.result.problems.append(problem)
+
+    def error(self, exc: MongoArchiveError) -> None:
+        self.add(Problem.from_error(exc))
+
+    def warn(self, warnings: list[ArchiveWarning]) -> None:
+        for w in warnings:
+            self.add(Problem.from_warning(w))
+
+    # -- scanning ----------------------------------------------------------------
+    def _scan(self, needle: bytes, back: int, valid: Any, limit: int | None = None) -> int | None:
+        """Move the cursor to the next candidate (``needle`` found ``back`` bytes in) that
+        ``valid()`` accepts; return its offset, or None at the end of the stream."""
+        fr = self.fr
+        keep = len(needle) + back
+        while True:
+            idx = fr.buf.find(needle, fr.pos + back, fr.filled)
+            if idx >= 0:
+                candidate = fr.base + idx - back
+                fr.pos = idx - back
+                if valid():
+                    return candidate
+                fr.pos = candidate - fr.base + 1
+                continue
+            if limit is not None and fr.offset >= limit:
+                return None
+            if fr.eof:
+                fr.pos = fr.filled
+                return None
+            fr.pos = max(fr.pos, fr.filled - keep)
+            fr._fill(fr.filled - fr.pos + 1)
+
+    def _header_here(self) -> bool:
+        """True if the bytes at the cursor parse as a namespace header (§3.3)."""
+        fr = self.fr
+        if not fr._fill(4):
+            return False
+        size = int.from_bytes(fr.buf[fr.pos : fr.pos + 4], "little", signed=True)
+        if size < 5 or size > _MAX_HEADER_SIZE or not fr._fill(size):
+            return False
+        raw = bytes(fr.buf[fr.pos : fr.pos + size])
+        if raw[-1]:
+            return False
+        try:
+            doc = bson.decode(raw)
+        except Exception:  # any undecodable candidate is simply not a header
+            return False
+        keys = list(doc)[:3]
+        return (
+            keys == _HEADER_KEYS
+            and isinstance(doc["db"], str)
+            and isinstance(doc["collection"], str)
+            and isinstance(doc["EOF"], bool)
+        )
+
+    def resync(self, start: int) -> bool:
+        """Skip from ``start`` to the next recognisable namespace header; False at the end."""
+        fr = self.fr
+        first = max(start + 1, fr.base)
+        fr.pos = min(first - fr.base, fr.filled)
+        # Every namespace not yet ended may have had data in the skipped bytes.
+        self.tainted.update(ns for ns in self.demux.summaries if ns not in self.demux.ended)
+        self.tainted.update(ns for ns in self.demux.declared if ns not in self.demux.ended)
+        self.tainted.update(ns for ns in self.extra if ns not in self.extra_ended)
+        found = self._scan(_HEADER_MARK, 4, self._header_here)
+        if found is None:
+            self.result.unchecked.append((start, fr.offset))
+            return False
+        self.result.unchecked.append((start, found))
+        return True
+
+    def skip_to_end(self, start: int) -> None:
+        """Read the rest of the stream (to learn its length) and mark it unchecked."""
+        fr = self.fr
+        while not fr.eof:
+            fr.pos = fr.filled
+            fr._fill(1)
+        fr.pos = fr.filled
+        self.result.unchecked.append((start, fr.offset))
+
+    # -- prelude (§3.1, §3.2) ----------------------------------------------------------
+    def prelude(self) -> None:
+        fr = self.fr
+        head = fr.peek(64)
+        if len(head) < 4:
+            fr.read_magic()  # raises TruncatedError
+        if head[:4] != MAGIC:
+            hint = _magic_hint(head)
+            if _looks_like_archive_header(head[4:]):
+                # Only the magic is damaged: report it and check the rest (§2).
+                self.error(
+                    NotAnArchiveError(
+                        "the archive magic number is damaged (the archive header follows it)",
+                        offset=0,
+                        hint="the first four bytes were overwritten; the rest can still be checked",
+                    )
+                )
+                fr.pos += 4
+                self._prelude_documents()
+                return
+            found = self._scan(MAGIC, 0, lambda: True, limit=_SCAN_MAGIC_LIMIT)
+            if found is None:
+                self.error(
+                    NotAnArchiveError(
+                        "the stream does not start with the archive magic number 6d e2 99 81",
+                        offset=0,
+                        hint=hint,
+                    )
+                )
+                self.skip_to_end(0)
+                raise _Stop
+            self.error(
+                NotAnArchiveError(
+                    f"{found} bytes come before the archive magic number",
+                    offset=0,
+                    code="data-before-magic",
+                    hint=hint,
+                )
+            )
+            self.result.unchecked.append((0, found))
+        fr.pos += 4
+        self._prelude_documents()
+
+    def _prelude_documents(self) -> None:
+        fr = self.fr
+        entries: list[CollectionEntry] = []
+        try:
+            offset = fr.offset
+            raw = fr.read_doc("the archive header")
+            if raw is None:
+                raise FramingError(
+                    "a terminator stands where the archive header should be",
+                    offset=offset,
+                    code="consecutive-terminators",
+                )
+            try:
+                header, warnings = decode_archive_header(raw, offset)
+                self.result.header = header
+                self.warn(warnings)
+            except HeaderError as exc:
+                self.error(exc)
+            seen: set[Namespace] = set()
+            while True:
+                offset = fr.offset
+                raw = fr.read_doc("a collection entry")
+                if raw is None:
+                    break
+                try:
+                    entry, warnings = decode_collection_entry(raw, offset)
+                except HeaderError as exc:
+                    self.error(exc)
+                    continue
+                self.warn(warnings)
+                entries.append(entry)
+                self._check_entry(entry, offset, seen)
+        except TruncatedError:
+            self._start_body(entries, complete=False)
+            raise
+        except FramingError as exc:
+            self._start_body(entries, complete=False)
+            if exc.code == "bad-gzip":
+                raise
+            self.error(exc)
+            if not self.resync(exc.offset if exc.offset is not None else fr.offset):
+                raise _Stop from exc
+            return
+        self._start_body(entries, complete=True)
+
+    def _check_entry(self, entry: CollectionEntry, offset: int, seen: set[Namespace]) -> None:
+        ns = entry.namespace
+        if ns in seen:
+            self.add(
+                Problem(
+                    "warning",
+                    "duplicate-entry",
+                    "the prelude declares this namespace twice; the first entry counts",
+                    offset,
+                    str(ns),
+                )
+            )
+        seen.add(ns)
+        try:
+            entry.parse_metadata()
+        except MetadataError as exc:
+            exc.offset = offset
+            self.error(exc)
+
+    def _start_body(self, entries: list[CollectionEntry], complete: bool) -> None:
+        self.result.collections = entries
+        self.prelude_complete = complete
+        self.demux = Demux(entries)
+        self.result.namespaces = self.demux.summaries
+
+    # -- body (§2, §6) -----------------------------------------------------------------
+    def body(self) -> None:
+        fr = self.fr
+        demux = self.demux
+        while True:
+            fr.namespace = None
+            if fr.at_end():
+                return
+            start = fr.offset
+            if demux.all_ended and self.prelude_complete:
+                exc = demux.trailing(start)
+                exc.hint = describe_bytes(fr.peek(64))
+                self.error(exc)
+                self.skip_to_end(start)
+                return
+            try:
+                self.block(start)
+            except FramingError as exc:
+                self.error(exc)
+                if exc.code == "bad-gzip" or not self.resync(
+                    exc.offset if exc.offset is not None else start
+                ):
+                    return
+
+    def block(self, start: int) -> None:
+        fr = self.fr
+        raw = fr.read_doc("a namespace header")
+        if raw is None:
+            self.error(
+                FramingError(
+                    "two terminators in a row (a block without a namespace header)",
+                    offset=start,
+                    code="consecutive-terminators",
+                    hint=describe_bytes(fr.peek(64)),
+                )
+            )
+            return
+        try:
+            ns, eof, stored_crc, warnings = decode_namespace_header(raw, start)
+        except HeaderError as exc:
+            self.error(exc)
+            self.data(None)
+            return
+        self.warn(warnings)
+        fr.namespace = str(ns)
+        if not ns.collection:
+            self.error(
+                NamespaceError(
+                    "the namespace header has an empty collection name",
+                    offset=start,
+                    namespace=str(ns),
+                    code="bad-namespace",
+                )
+            )
+            self.data(None)
+            return
+        summary = self.begin(ns, eof, start)
+        if eof:
+            at = fr.offset
+            if fr.check_next("the terminator after an EOF header") >= 0:
+                self.error(
+                    NamespaceError(
+                        "documents follow the namespace's EOF header",
+                        offset=at,
+                        namespace=str(ns),
+                        code="data-after-eof",
+                    )
+                )
+                self.data(None)
+            else:
+                fr.pos += 4
+            if summary is not None:
+                self.end(summary, stored_crc, start)
+            return
+        self.data(summary)
+
+    def data(self, summary: NamespaceSummary | None) -> None:
+        """Consume a block's documents up to its terminator, checksumming into ``summary``."""
+        fr = self.fr
+        while True:
+            run = fr.next_run()
+            if run is None:
+                return
+            if summary is not None:
+                begin, end, count = run
+                view = memoryview(fr.buf)
+                summary.crc_value = crc64(view[begin:end], summary.crc_value)
+                view.release()
+                summary.documents += count
+                summary.bytes += end - begin
+
+    def begin(self, ns: Namespace, eof: bool, start: int) -> NamespaceSummary | None:
+        try:
+            return self.demux.begin(ns, eof, start)
+        except NamespaceError as exc:
+            if exc.code != "undeclared-namespace":
+                self.error(exc)
+                return None
+        # Undeclared: report once, then still check its framing and CRC (§6).
+        if ns in self.extra_ended:
+            self.error(
+                NamespaceError(
+                    "the namespace appears again after its EOF block",
+                    offset=start,
+                    namespace=str(ns),
+                    code="reopened-namespace",
+                    hint="two archives were concatenated, or the writer is faulty",
+                )
+            )
+            return None
+        summary = self.extra.get(ns)
+        if summary is None:
+            if self.prelude_complete:
+                self.error(
+                    NamespaceError(
+                        "data for a namespace that the prelude does not declare",
+                        offset=start,
+                        namespace=str(ns),
+                        code="undeclared-namespace",
+                        hint="the archive was assembled from pieces or is damaged",
+                    )
+                )
+            summary = self.extra[ns] = NamespaceSummary(ns, first_offset=start)
+            self.demux.summaries[ns] = summary
+        if not eof:
+            summary.segments += 1
+        return summary
+
+    def end(self, summary: NamespaceSummary, stored_crc: int, start: int) -> None:
+        ns = summary.ns
+        tainted = ns in self.tainted or self.demux.aliases.get(ns, ns) in self.tainted
+        if ns in self.extra:
+            self.extra_ended.add(ns)
+            summary.crc_stored = stored_crc
+            summary.crc = "ok" if stored_crc == summary.crc_value else "mismatch"
+            if summary.crc == "ok":
+                return
+            exc = ChecksumError(
+                f"CRC-64 mismatch: stored {stored_crc:#018x}, documents give {summary.crc_value:#018x}",
+                offset=start,
+                namespace=str(ns),
+            )
+        else:
+            try:
+                self.demux.end(summary, stored_crc, start)
+                return
+            except ChecksumError as err:
+                exc = err
+        if tainted:
+            self.add(
+                Problem(
+                    "warning",
+                    "crc-unverifiable",
+                    "the CRC-64 could not be verified: part of this namespace's data may lie "
+                    "in a byte range that could not be checked",
+                    start,
+                    str(ns),
+                    "see the unchecked ranges; the framing error before them is the real problem",
+                )
+            )
+            return
+        self.error(exc)
+
+    def finish(self, offset: int) -> None:
+        """Every namespace of the prelude must have ended (§6); report each one that did not."""
+        demux = self.demux
+        skipped = bool(self.result.unchecked)
+        for ns in demux.declared:
+            if ns in demux.ended:
+                continue
+            seen = ns in demux.summaries or any(
+                alias in demux.summaries for alias, target in demux.aliases.items() if target == ns
+            )
+            if seen:
+                exc = TruncatedError(
+                    "the archive ends before this namespace's EOF block",
+                    offset=offset,
+                    namespace=str(ns),
+                    code="unfinished-namespace",
+                    hint="the archive was cut short at a block boundary (an interrupted dump or download)",
+                )
+            else:
+                exc = TruncatedError(
+                    "the archive ends and a namespace of the prelude never appeared",
+                    offset=offset,
+                    namespace=str(ns),
+                    code="unseen-namespace",
+                    hint="the archive was cut short, or the dump stopped before this collection",
+                )
+            if skipped:
+                exc.hint = "its blocks may lie in a byte range that could not be checked"
+            self.error(exc)
+        for ns, summary in self.extra.items():
+            if ns not in self.extra_ended:
+                self.error(
+                    TruncatedError(
+                        "the archive ends before this namespace's EOF block",
+                        offset=offset,
+                        namespace=str(summary.ns),
+                        code="unfinished-namespace",
+                    )
+                )
+
+    def run(self) -> None:
+        fr = self.fr
+        try:
+            self.prelude()
+            self.body()
+        except _Stop:
+            pass
+        except TruncatedError as exc:
+            self.error(exc)
+        except ArchiveError as exc:  # a damaged gzip stream: nothing after it can be read
+            self.error(exc)
+            self.result.unchecked.append((fr.offset, None))
+        self.result.size = fr.base + fr.filled
+        self.finish(self.result.size)
+
+
+def check_archive(
+    src: str | os.PathLike[str] | IO[bytes] | Any,
+    *,
+    gzip: bool | None = None,
+    name: str | None = None,
+    max_problems: int = 1000,
+) -> CheckResult:
+    """Check a whole archive (path, binary file object or "-") and return every problem found.
+
+    Only ArchiveIOError is raised (the input cannot be opened or read); everything
+    wrong with the bytes is a ``Problem`` in the result.  ``gzip``: None sniffs.
+    """
+    source = open_source(src, gzip=gzip)
+    result = CheckResult(file=name or source.name, gzip=source.gzip)
+    try:
+        _Checker(Framer(source), result, max_problems).run()
+    finally:
+        if isinstance(src, (str, os.PathLike)):
+            source.close()
+    return result

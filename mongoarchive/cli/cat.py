@@ -1,0 +1,101 @@
+"""``mongoarchive cat FILE|-``: the documents, as Extended JSON lines or raw BSON.
+
+Documents come out in stream order (namespaces interleave as mongodump wrote
+them, spec/archive.md §2).  ``--bson`` writes the documents' bytes back to
+back, the stream ``bsondump`` reads.  Extended JSON uses python-bsonjs when it
+is installed (see ``mongoarchive._extjson``).  Every CRC of the namespaces read
+is still checked; a damaged archive stops the output with an error (exit 1)
+after the documents before the damage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from .. import open as open_archive
+from .._extjson import converter
+from ..errors import UsageError
+from ..model import Namespace
+from ..nsfilter import NamespaceFilter
+from ._common import add_ns_arguments, open_input
+
+NAME = "cat"
+HELP = "write the documents as Extended JSON lines or raw BSON"
+
+_BATCH = 512
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="archive path, or - for standard input")
+    add_ns_arguments(parser)
+    parser.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="stop after N documents (in total)"
+    )
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument(
+        "--json",
+        choices=("canonical", "relaxed"),
+        default="relaxed",
+        help="Extended JSON v2 mode of the output lines (default: relaxed)",
+    )
+    out.add_argument(
+        "--bson", action="store_true", help="write raw BSON (concatenated documents, as bsondump reads)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    select = NamespaceFilter(args.ns_include, args.ns_exclude)
+    convert: Callable[[bytes], str] | None = None if args.bson else converter(args.json)
+    out = sys.stdout.buffer
+    limit = args.limit
+    with open_input(args.file, args, "reading") as handle, open_archive(handle) as archive:
+        # A timeseries collection X keeps its data under system.buckets.X before 8.3 (§5.4):
+        # a pattern naming X selects that data too.
+        owners = {
+            Namespace(c.db, "system.buckets." + c.collection): c.namespace
+            for c in archive.collections
+            if c.type == "timeseries"
+        }
+        wanted: dict[Namespace, bool] = {}
+
+        def selected(ns: Namespace) -> bool:
+            hit = wanted.get(ns)
+            if hit is None:
+                owner = owners.get(ns)
+                hit = wanted[ns] = select(ns) or (owner is not None and select(owner))
+            return hit
+
+        if limit == 0:
+            return 0
+        count = 0
+        raw_batch: list[bytes] = []
+        text_batch: list[str] = []
+        try:
+            for ns, raw in archive.documents():
+                if not selected(ns):
+                    continue
+                if convert is None:
+                    raw_batch.append(raw)
+                    if len(raw_batch) >= _BATCH:
+                        out.write(b"".join(raw_batch))
+                        raw_batch.clear()
+                else:
+                    text_batch.append(convert(raw))
+                    if len(text_batch) >= _BATCH:
+                        out.write(("\n".join(text_batch) + "\n").encode("utf-8", "surrogateescape"))
+                        text_batch.clear()
+                count += 1
+                if limit is not None and count >= limit:
+                    break
+        finally:
+            # Documents read before an error still reach the output.
+            if raw_batch:
+                out.write(b"".join(raw_batch))
+            if text_batch:
+                out.write(("\n".join(text_batch) + "\n").encode("utf-8", "surrogateescape"))
+            out.flush()
+    return 0
