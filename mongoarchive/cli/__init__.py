@@ -8,12 +8,16 @@ Each verb module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
 from ..errors import ArchiveIOError, MongoArchiveError, UsageError
+from . import cat as cat_verb
+from . import check as check_verb
+from . import dump as dump_verb
 from . import inspect as inspect_verb
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
@@ -22,7 +26,28 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
-VERBS: list[ModuleType] = [inspect_verb]
+VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb]
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """--debug, -v/--verbose and -q/--quiet, before or after the verb.
+
+    A verb that defines one of these option strings itself keeps its own.
+    """
+    taken = set(parser._option_string_actions)
+    flags: list[tuple[tuple[str, ...], str, dict[str, object]]] = [
+        (("--debug",), "debug", {"action": "store_true", "help": "show tracebacks on errors"}),
+        (("-v", "--verbose"), "verbose", {"action": "count", "help": "say more on stderr (repeatable)"}),
+        (("-q", "--quiet"), "quiet", {"action": "count", "help": "say less: only failures and errors"}),
+    ]
+    for names, dest, kwargs in flags:
+        free = [n for n in names if n not in taken]
+        if len(free) != len(names):
+            continue
+        value: object = default
+        if default is None:
+            value = False if dest == "debug" else 0
+        parser.add_argument(*free, dest=dest, default=value, **kwargs)  # type: ignore[arg-type]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Look inside, check and rewrite mongodump archives without a server.",
     )
     parser.add_argument("--version", action="version", version=f"mongoarchive {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    _add_global_flags(parser, None)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
     for verb in VERBS:
         verb_parser = sub.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
         verb.add_arguments(verb_parser)
+        # Accepted after the verb too ("mongoarchive check -q F"); SUPPRESS keeps the global value.
+        _add_global_flags(verb_parser, argparse.SUPPRESS)
         verb_parser.set_defaults(run=verb.run)
     return parser
 
@@ -66,8 +93,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader of our output went away (e.g. "| head"): not an error of ours.
-        sys.stderr.close()
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return EXIT_OK
+    except Exception as exc:  # never a traceback for the user unless --debug
+        if args.debug:
+            raise
+        print(
+            f"mongoarchive: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
 
 def main_exit() -> None:
