@@ -111,7 +111,7 @@ def decode_collection_entry(raw: bytes, offset: int) -> tuple[CollectionEntry, l
     size = _field(doc, "size", int, what, offset, ns) if "size" in doc else 0
     kind = _field(doc, "type", str, what, offset, ns) if "type" in doc else None
     warnings = _extra_keys(doc, COLLECTION_FIELDS, what, offset, ns)
-    return CollectionEntry(db, coll, metadata, int(size), kind), warnings
+    return CollectionEntry(db, coll, metadata, int(size), kind, offset), warnings
 
 
 def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, int, list[ArchiveWarning]]:

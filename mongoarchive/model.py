@@ -74,6 +74,8 @@ class CollectionEntry:
     metadata: str
     size: int = 0
     type: str | None = None
+    #: Where the entry starts in the stream (None for entries not read from one).
+    offset: int | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def namespace(self) -> Namespace:
@@ -84,6 +86,7 @@ class CollectionEntry:
         from bson import json_util
 
         ns = str(self.namespace)
+        at = self.offset
         if self.metadata == "":
             return CollectionMetadata({}, [], None, None, None, {})
         try:
@@ -91,19 +94,22 @@ class CollectionEntry:
         except Exception as exc:  # json_util raises ValueError, TypeError, bson errors...
             raise MetadataError(
                 f"metadata is not valid Extended JSON: {exc}",
+                offset=at,
                 namespace=ns,
                 hint="the dump tool wrote a malformed metadata string; "
                 "restore this collection's indexes and options by hand",
             ) from exc
         if not isinstance(value, Mapping):
-            raise MetadataError(f"metadata is a JSON {type(value).__name__}, not an object", namespace=ns)
+            raise MetadataError(
+                f"metadata is a JSON {type(value).__name__}, not an object", offset=at, namespace=ns
+            )
         doc = dict(value)
         options = doc.get("options", {})
         indexes = doc.get("indexes", [])
         if not isinstance(options, Mapping):
-            raise MetadataError("metadata 'options' is not an object", namespace=ns)
+            raise MetadataError("metadata 'options' is not an object", offset=at, namespace=ns)
         if not isinstance(indexes, list) or not all(isinstance(i, Mapping) for i in indexes):
-            raise MetadataError("metadata 'indexes' is not a list of objects", namespace=ns)
+            raise MetadataError("metadata 'indexes' is not a list of objects", offset=at, namespace=ns)
         uuid = doc.get("uuid")
         name = doc.get("collectionName")
         kind = doc.get("type")

@@ -1028,12 +1028,13 @@ def edited_vectors() -> list[Vector]:
     p.write(good, {"_id": 1})
     p.close(good)
     p.close(bad)
+    built = p.build()
     v = invalid(
         "bad-metadata",
-        p.build(),
+        built,
         "MetadataError",
         "bad-metadata",
-        None,
+        walk(built).prelude_docs[2][0],  # the collection entry's start (prelude: header, orders, legacy)
         "shop.legacy",
         "framing and CRCs valid; the metadata of shop.legacy has a stray object inside an index",
         stage="metadata",
