@@ -1,0 +1,181 @@
+"""The dump driver against mockupdb: shapes SecantusDB cannot produce.
+
+SecantusDB refuses text and hashed indexes, lists timeseries collections as
+plain collections, and keeps no credentials in admin.system.users.  Here a
+scripted server (mockupdb) answers like mongod 7.0 does for those: a
+timeseries collection X (prelude entry X with type "timeseries", data read
+from system.buckets.X because the server is older than 8.3), a collection
+with text and hashed indexes, a capped collection, and users with SCRAM
+credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bson
+import pytest
+from bson import Binary, json_util
+
+import mongoarchive
+from mongoarchive.dump import dump
+
+mockupdb = pytest.importorskip("mockupdb")
+
+UUID_TS = Binary(bytes(range(16)), 4)
+UUID_TXT = Binary(bytes(range(16, 32)), 4)
+TEXT_INDEXES = [
+    {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+    {
+        "v": 2,
+        "key": {"_fts": "text", "_ftsx": 1},
+        "name": "body_text",
+        "weights": {"body": 1},
+        "default_language": "english",
+        "language_override": "language",
+        "textIndexVersion": 3,
+    },
+    {"v": 2, "key": {"h": "hashed"}, "name": "h_hashed"},
+]
+TS_OPTIONS = {
+    "timeseries": {"timeField": "t", "metaField": "m", "granularity": "seconds", "bucketMaxSpanSeconds": 3600}
+}
+BUCKETS = [{"_id": i, "control": {"version": 1}, "meta": {"dev": i}, "data": {"t": {}}} for i in range(3)]
+USERS = [
+    {
+        "_id": "admin.root",
+        "user": "root",
+        "db": "admin",
+        "credentials": {
+            "SCRAM-SHA-256": {"iterationCount": 15000, "salt": "c2FsdA==", "storedKey": "a", "serverKey": "b"}
+        },
+        "roles": [{"role": "root", "db": "admin"}],
+    }
+]
+COLLECTIONS: dict[str, list[dict[str, Any]]] = {
+    "tsdb": [
+        {
+            "name": "weather",
+            "type": "timeseries",
+            "options": TS_OPTIONS,
+            "info": {"readOnly": False, "uuid": UUID_TS},
+        },
+        {"name": "docs", "type": "collection", "options": {}, "info": {"readOnly": False, "uuid": UUID_TXT}},
+        {
+            "name": "capped",
+            "type": "collection",
+            "options": {"capped": True, "size": 4096, "max": 5},
+            "info": {"readOnly": False},
+        },
+        {"name": "system.buckets.weather", "type": "collection", "options": {}, "info": {"readOnly": False}},
+        {"name": "system.views", "type": "collection", "options": {}, "info": {"readOnly": False}},
+    ],
+    "admin": [
+        {"name": "system.users", "type": "collection", "options": {}, "info": {"readOnly": False}},
+        {"name": "system.version", "type": "collection", "options": {}, "info": {"readOnly": False}},
+    ],
+}
+DATA: dict[str, list[dict[str, Any]]] = {
+    "tsdb.system.buckets.weather": BUCKETS,
+    "tsdb.docs": [{"_id": 1, "body": "hello", "h": 5}],
+    "tsdb.capped": [{"_id": i} for i in range(5)],
+    "admin.system.users": USERS,
+    "admin.system.version": [{"_id": "authSchema", "currentVersion": 5}],
+}
+INDEXES = {"tsdb.docs": TEXT_INDEXES, "tsdb.weather": [{"v": 2, "key": {"m": 1, "t": 1}, "name": "m_1_t_1"}]}
+
+
+def handler(request: Any) -> bool:
+    doc = request.doc
+    name = request.command_name
+    db = request.namespace.split(".")[0] if request.namespace else doc.get("$db", "admin")
+    db = doc.get("$db", db)
+    if name in ("ismaster", "isMaster", "hello"):
+        return bool(request.ok(ismaster=True, isWritablePrimary=True, maxWireVersion=21, minWireVersion=0))
+    if name in ("ping", "endSessions", "killCursors"):
+        return bool(request.ok())
+    if name == "buildInfo" or name == "buildinfo":
+        return bool(request.ok(version="7.0.14", versionArray=[7, 0, 14, 0]))
+    if name == "listDatabases":
+        return bool(request.ok(databases=[{"name": "admin"}, {"name": "tsdb"}, {"name": "local"}]))
+    if name == "listCollections":
+        flt = doc.get("filter") or {}
+        colls = [c for c in COLLECTIONS.get(db, []) if not flt or c["name"] == flt.get("name")]
+        return bool(request.ok(cursor={"id": 0, "ns": f"{db}.$cmd.listCollections", "firstBatch": colls}))
+    if name == "listIndexes":
+        ns = f"{db}.{doc['listIndexes']}"
+        batch = INDEXES.get(ns, [{"v": 2, "key": {"_id": 1}, "name": "_id_"}])
+        return bool(request.ok(cursor={"id": 0, "ns": ns, "firstBatch": batch}))
+    if name in ("count", "aggregate"):
+        if name == "aggregate":
+            return bool(request.ok(cursor={"id": 0, "ns": db, "firstBatch": [{"n": 1}]}))
+        return bool(request.ok(n=len(DATA.get(f"{db}.{doc['count']}", []))))
+    if name == "find":
+        ns = f"{db}.{doc['find']}"
+        return bool(request.ok(cursor={"id": 0, "ns": ns, "firstBatch": DATA.get(ns, [])}))
+    return False
+
+
+@pytest.fixture(scope="module")
+def mock_server() -> Iterator[Any]:
+    server = mockupdb.MockupDB(auto_ismaster=False)
+    server.autoresponds(handler)
+    server.run()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_timeseries_text_hashed_capped_and_credentials(mock_server: Any, tmp_path: Path) -> None:
+    target = tmp_path / "m.archive"
+    result = dump(target, uri=mock_server.uri + "/?directConnection=true", timeout=5)
+    assert result.server_version == "7.0.14"
+    with mongoarchive.open(target) as archive:
+        entries = {(e.db, e.collection): e for e in archive.collections}
+        docs: dict[tuple[str, str], list[bytes]] = {}
+        for ns, raw in archive.documents():
+            docs.setdefault((ns.db, ns.collection), []).append(bytes(raw))
+    # Timeseries: the prelude names X with type timeseries, the data block is system.buckets.X.
+    ts = entries[("tsdb", "weather")]
+    assert ts.type == "timeseries"
+    meta = json_util.loads(ts.metadata)
+    assert meta["options"] == TS_OPTIONS and meta["type"] == "timeseries"
+    assert meta["uuid"] == bytes(UUID_TS).hex()
+    assert ("tsdb", "system.buckets.weather") not in entries and ("tsdb", "system.views") not in entries
+    assert docs[("tsdb", "system.buckets.weather")] == [bson.encode(b) for b in BUCKETS]
+    # Text and hashed indexes are carried verbatim.
+    assert json_util.loads(entries[("tsdb", "docs")].metadata)["indexes"] == TEXT_INDEXES
+    # Capped options.
+    assert json_util.loads(entries[("tsdb", "capped")].metadata)["options"] == {
+        "capped": True,
+        "size": 4096,
+        "max": 5,
+    }
+    assert "uuid" not in json_util.loads(entries[("tsdb", "capped")].metadata)
+    # Users with credentials, byte for byte.
+    assert docs[("admin", "system.users")] == [bson.encode(u) for u in USERS]
+    assert not any(db == "local" for db, _ in entries)
+
+
+def test_timeseries_query_is_rewritten_to_meta(mock_server: Any, tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def spy(request: Any) -> bool:
+        if request.command_name == "find":
+            seen.append(dict(request.doc))
+        return False
+
+    mock_server.autoresponds(spy)  # newest responder runs first and passes on
+    dump(
+        tmp_path / "q.archive",
+        uri=mock_server.uri + "/?directConnection=true",
+        db="tsdb",
+        collection="weather",
+        query='{"m.dev": 1}',
+        timeout=5,
+    )
+    finds = [d for d in seen if d["find"] == "system.buckets.weather"]
+    assert finds and finds[0]["filter"] == {"meta.dev": 1}
