@@ -259,7 +259,7 @@ class _Checker:
                     f"{found} bytes come before the archive magic number",
                     offset=0,
                     code="data-before-magic",
-                    hint=hint,
+                    hint=describe_bytes(head[: min(found, len(head))]),
                 )
             )
             self.result.unchecked.append((0, found))
