@@ -48,6 +48,7 @@ _OPTIONS: dict[str, json_util.JSONOptions] = {
 # libbson writes canonical doubles with "%.20g"; json_util writes repr(float).
 _NUMBER_DOUBLE = re.compile(r'"\$numberDouble" : "([^"]*)"')
 _SPECIAL_DOUBLES = {"NaN", "Infinity", "-Infinity"}
+_LONG_YEAR = re.compile(r'"\$date" : "[0-9]{5,}-')
 
 
 def _double_repr(match: re.Match[str]) -> str:
@@ -84,9 +85,16 @@ def _bsonjs_converter(mode: JsonMode, module: Any) -> Callable[[bytes], str]:
     encode = json.JSONEncoder(ensure_ascii=False).encode
     if mode == "relaxed":
         flag = module.RELAXED
+        slow = _json_util_converter(mode)
+        long_year = _LONG_YEAR.search
 
         def convert(raw: bytes) -> str:
-            return encode(loads(libbson_dumps(raw, mode=flag)))
+            text = libbson_dumps(raw, mode=flag)
+            # Relaxed dates after year 9999 must be $numberLong; some libbson versions
+            # write a 5-digit ISO year instead: leave those rare documents to json_util.
+            if '"$date" : "' in text and long_year(text):
+                return slow(raw)
+            return encode(loads(text))
 
         return convert
 

@@ -1,0 +1,260 @@
+"""``mongoarchive cat`` and the Extended JSON back ends (python-bsonjs and json_util)."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bson
+import pytest
+from bson import json_util
+from bson.binary import Binary
+from bson.code import Code
+from bson.codec_options import DatetimeConversion
+from bson.decimal128 import Decimal128
+from bson.int64 import Int64
+from bson.max_key import MaxKey
+from bson.min_key import MinKey
+from bson.objectid import ObjectId
+from bson.regex import Regex
+from bson.timestamp import Timestamp
+from cli_helpers import read, run, walk
+from conftest import spec_vectors
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
+
+import mongoarchive
+from mongoarchive import _extjson
+
+VALID = spec_vectors("valid")
+needs_bsonjs = pytest.mark.skipif(not _extjson.has_bsonjs(), reason="python-bsonjs not installed")
+
+
+def _id(item: tuple[Path, dict[str, Any]]) -> str:
+    return item[0].stem
+
+
+def reference(raw: bytes, mode: str) -> str:
+    """Extended JSON straight from json_util (the documented reference text)."""
+    base = json_util.CANONICAL_JSON_OPTIONS if mode == "canonical" else json_util.RELAXED_JSON_OPTIONS
+    opts = base.with_options(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+    return json_util.dumps(bson.decode(raw, opts), json_options=opts, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("mode", ["relaxed", "canonical"])
+@pytest.mark.parametrize("item", VALID, ids=_id)
+def test_json_lines_on_vectors(
+    capsys: pytest.CaptureFixture[str], item: tuple[Path, dict[str, Any]], mode: str
+) -> None:
+    path, _ = item
+    docs = walk(read(path))
+    argv = ["cat", str(path)] + (["--json", mode] if mode == "canonical" else [])
+    status, out, err = run(capsys, *argv)
+    assert status == 0 and err == ""
+    assert out == "".join(reference(raw, mode) + "\n" for _, raw in docs)
+
+
+@pytest.mark.skipif(not SHARED_VECTORS.is_dir(), reason="real archives not present")
+def test_real_archive_exact(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "cat", str(SHARED_VECTORS / "test.bar.archive"), "--ns", "test.bar")
+    assert status == 0
+    (raw,) = [r for ns, r in walk(read(SHARED_VECTORS / "test.bar.archive")) if ns == "test.bar"]
+    assert out == reference(raw, "relaxed") + "\n"
+    assert out.startswith('{"_id": {"$oid": "')
+
+
+def test_bson_output_is_the_documents(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    path = SPEC_VECTORS / "valid" / "interleaved.archive"
+    status = mongoarchive.cli.main(["cat", "--bson", str(path)])
+    out = capsysbinary.readouterr().out
+    assert status == 0
+    assert out == b"".join(raw for _, raw in walk(read(path)))
+    assert len(bson.decode_all(out)) == len(walk(read(path)))
+
+
+def test_namespace_patterns_and_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    path = SPEC_VECTORS / "valid" / "sample.archive"
+    docs = walk(read(path))
+
+    def expect(keep: Any, limit: int | None = None) -> str:
+        lines = [reference(raw, "relaxed") + "\n" for ns, raw in docs if keep(ns)]
+        return "".join(lines[:limit])
+
+    assert run(capsys, "cat", str(path), "--ns", "shop.orders")[1] == expect(lambda ns: ns == "shop.orders")
+    assert run(capsys, "cat", str(path), "--nsInclude", "*.customers", "--ns", "shop.orders")[1] == expect(
+        lambda ns: ns in ("shop.customers", "shop.orders")
+    )
+    assert run(capsys, "cat", str(path), "--nsExclude", "shop.orders")[1] == expect(
+        lambda ns: ns != "shop.orders"
+    )
+    assert run(capsys, "cat", str(path), "--ns", "shop.*", "--limit", "2")[1] == expect(lambda ns: True, 2)
+    assert run(capsys, "cat", str(path), "--limit", "0") == (0, "", "")
+    assert run(capsys, "cat", str(path), "--ns", "nomatch.*") == (0, "", "")
+
+
+def test_timeseries_pattern_selects_its_buckets(capsys: pytest.CaptureFixture[str]) -> None:
+    path = SPEC_VECTORS / "valid" / "timeseries-pre83.archive"
+    buckets = [raw for ns, raw in walk(read(path)) if ns == "iot.system.buckets.weather"]
+    assert buckets
+    status, out, _ = run(capsys, "cat", str(path), "--ns", "iot.weather")
+    assert status == 0
+    assert out == "".join(reference(raw, "relaxed") + "\n" for raw in buckets)
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(SPEC_VECTORS / "valid" / "sample.archive")
+    assert run(capsys, "cat", path, "--ns", "nodot")[0] == 2
+    assert run(capsys, "cat", path, "--limit", "-1")[0] == 2
+    assert run(capsys, "cat", path, "--bson", "--json", "canonical")[0] == 2
+    assert run(capsys, "cat", path, "--json", "legacy")[0] == 2
+
+
+def test_damaged_archive_prints_documents_before_the_damage(capsys: pytest.CaptureFixture[str]) -> None:
+    path = SPEC_VECTORS / "invalid" / "crc-mismatch.archive"
+    status, out, err = run(capsys, "cat", str(path))
+    assert status == 1
+    assert err.count("\n") == 1 and "crc" in err.lower() and "Traceback" not in err
+    assert len(out.splitlines()) >= 1
+
+
+def test_stdin_pipe_and_head(tmp_path: Path) -> None:
+    big = tmp_path / "big.archive"
+    with mongoarchive.open(big, "w", server_version="7.0.0") as w:
+        c = w.add_collection("db", "c")
+        for i in range(20000):
+            c.write({"_id": i, "pad": "x" * 100})
+        c.close()
+    # A real pipe on both sides: stdin from a pipe, stdout closed early by "head".
+    script = f"{sys.executable} -m mongoarchive cat - < {big} | head -n 2"
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, cwd=REPO_ROOT, check=False)
+    assert proc.returncode == 0
+    assert proc.stdout.decode().splitlines() == [
+        '{"_id": 0, "pad": "' + "x" * 100 + '"}',
+        '{"_id": 1, "pad": "' + "x" * 100 + '"}',
+    ]
+    assert proc.stderr == b""
+    with big.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mongoarchive", "cat", "-", "--bson", "--limit", "3"],
+            stdin=stdin,
+            capture_output=True,
+            cwd=REPO_ROOT,
+            check=False,
+        )
+    assert proc.returncode == 0
+    assert [d["_id"] for d in bson.decode_all(proc.stdout)] == [0, 1, 2]
+
+
+# -- the two Extended JSON back ends give the same text ----------------------------------
+
+SAMPLE = {
+    "_id": ObjectId("65a1b2c3d4e5f6a7b8c90001"),
+    "s": 'h\u00e9 "quoted" : , { } [ ] \\ \n\t\x01 \u2603',
+    "i": 1,
+    "neg": -7,
+    "l": Int64(5),
+    "big": 2**40,
+    "f": 3.14,
+    "f2": 1.0,
+    "f3": 1e300,
+    "f4": -0.0,
+    "f5": 1e16,
+    "f6": 5e-324,
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "ninf": float("-inf"),
+    "dt": datetime.datetime(2020, 1, 1, 1, 2, 3, 123000),
+    "dt0": datetime.datetime(2020, 1, 1),
+    "old": datetime.datetime(1960, 1, 1),
+    "dec": Decimal128("1.5"),
+    "ts": Timestamp(1, 2),
+    "re": Regex("a.b", "i"),
+    "bin": Binary(b"xyz", 0),
+    "u": Binary(uuid.UUID(int=7).bytes, 4),
+    "n": None,
+    "t": True,
+    "fa": False,
+    "arr": [1, [], {}, [2.5]],
+    "e": {},
+    "mk": MinKey(),
+    "xk": MaxKey(),
+    "code": Code("x"),
+    "nested": {"a": {"b": {"c": [Int64(1)]}}},
+}
+
+
+@needs_bsonjs
+@pytest.mark.parametrize("mode", ["relaxed", "canonical"])
+def test_backends_agree_on_every_type(mode: str) -> None:
+    raw = bson.encode(SAMPLE)
+    fast = _extjson.converter(mode, use_bsonjs=True)(raw)  # type: ignore[arg-type]
+    slow = _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
+    assert fast == slow == reference(raw, mode)
+
+
+@pytest.mark.parametrize("ms", [2**62, 253402300800000])
+def test_dates_after_year_9999_are_number_long(ms: int) -> None:
+    raw = bson.encode({"d": bson.DatetimeMS(ms)})
+    for use in [False] + ([True] if _extjson.has_bsonjs() else []):
+        text = _extjson.converter("relaxed", use_bsonjs=use)(raw)
+        assert text == f'{{"d": {{"$date": {{"$numberLong": "{ms}"}}}}}}'
+
+
+def test_invalid_bson_is_a_mongoarchive_error() -> None:
+    with pytest.raises(mongoarchive.MongoArchiveError):
+        _extjson.converter("relaxed", use_bsonjs=False)(b"\x05\x00\x00\x00\x01")
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.binary(max_size=20).map(lambda b: Binary(b, 0)),
+    st.integers(-(2**62), 2**62).map(lambda ms: bson.DatetimeMS(ms)),
+    st.builds(
+        Decimal128, st.decimals(-(10**20), 10**20, allow_nan=False, allow_infinity=False, places=3).map(str)
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text("abcxyz_", min_size=1, max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+documents = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=6), values, max_size=6)
+
+
+@needs_bsonjs
+@settings(max_examples=150, deadline=None)
+@given(documents, st.sampled_from(["relaxed", "canonical"]))
+def test_backends_agree_on_random_documents(doc: dict[str, Any], mode: str) -> None:
+    raw = bson.encode(doc)
+    fast = _extjson.converter(mode, use_bsonjs=True)(raw)  # type: ignore[arg-type]
+    slow = _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
+    assert fast == slow
+
+
+def test_fallback_when_bsonjs_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_extjson, "_bsonjs", None)
+    assert not _extjson.has_bsonjs() and _extjson.backend() == "json_util"
+    path = SPEC_VECTORS / "valid" / "sample.archive"
+    status, out, _ = run(capsys, "cat", str(path))
+    assert status == 0
+    assert out == "".join(reference(raw, "relaxed") + "\n" for _, raw in walk(read(path)))
+    with pytest.raises(mongoarchive.MongoArchiveError):
+        _extjson.converter("relaxed", use_bsonjs=True)
+    assert re.match(r"^\{", out)
+    assert io  # keep the import used by other tests' helpers
