@@ -20,7 +20,7 @@ from bson.raw_bson import RawBSONDocument
 
 from . import schema
 from ._crc import crc64, to_int64
-from ._framing import MAGIC, TERMINATOR
+from ._framing import MAGIC, TERMINATOR, _scan
 from ._io import AtomicSink
 from ._rules import timeseries_data_namespace
 from .errors import DocumentError, MongoArchiveError, UsageError
@@ -104,6 +104,43 @@ class NamespaceWriter:
         self._size += size
         self.documents += 1
 
+    def write_batch(self, data: bytes | bytearray | memoryview) -> int:
+        """Append a run of concatenated BSON documents (a raw cursor batch); returns their count.
+
+        The result is byte-identical to calling ``write`` once per document.
+        """
+        if self.closed:
+            raise UsageError("write to a namespace that is already closed", namespace=str(self.ns))
+        run = data if type(data) is bytes else bytes(data)
+        end, count = _scan(run, 0, len(run))  # type: ignore[arg-type]  # bytes works like bytearray
+        if end != len(run):
+            raise DocumentError(
+                f"the batch holds a malformed document at byte {end} of {len(run)}",
+                namespace=str(self.ns),
+                hint="a batch must be whole BSON documents back to back",
+            )
+        pos = 0
+        while pos < end:
+            room = MAX_BSON_SIZE - self._size
+            if end - pos <= room:
+                cut = end
+            else:
+                # Only near a hand-off: walk whole documents that still fit (§9).
+                cut = pos
+                while cut < end:
+                    size = _unpack_int32(run, cut)[0]
+                    if cut + size - pos > room:
+                        break
+                    cut += size
+                if cut == pos:
+                    self._flush()
+                    continue
+            self._parts.append(run[pos:cut] if (pos, cut) != (0, end) else run)
+            self._size += cut - pos
+            pos = cut
+        self.documents += count
+        return count
+
     def _flush(self) -> None:
         data = b"".join(self._parts)
         self._parts = []
@@ -182,6 +219,13 @@ class ArchiveWriter:
                     "add_collection after data was written: the prelude is already out",
                     namespace=f"{db}.{collection}",
                     hint="declare every namespace before the first write",
+                )
+            if not collection:
+                # Readers refuse a namespace header with an empty collection (§3.3, §7).
+                raise UsageError(
+                    "the collection name is empty",
+                    namespace=f"{db}.",
+                    hint="every namespace needs a collection name",
                 )
             entry = CollectionEntry(db, collection, metadata, size, type)
             data_ns = entry.namespace

@@ -306,3 +306,34 @@ def test_threads_one_namespace_each() -> None:
     assert got == expected
     ends = [e for e in events(out.getvalue()) if isinstance(e, NamespaceEnd)]
     assert {e.ns: e.crc for e in ends} == {ns: crc64_pure(b"".join(d)) for ns, d in expected.items()}
+
+
+def test_write_batch_equals_one_write_per_document() -> None:
+    """A raw batch in one call gives the bytes of one write() per document (§9)."""
+    import random
+
+    rng = random.Random(7)
+    sizes = [10, 1000, 100_000, 3_000_000]
+    for _ in range(12):
+        docs = [bson.encode({"i": i, "p": "x" * rng.choice(sizes)}) for i in range(rng.randint(1, 30))]
+        one, batched = io.BytesIO(), io.BytesIO()
+        with mongoarchive.open(one, "w", server_version="8.0.0") as w:
+            c = w.add_collection("d", "c")
+            for d in docs:
+                c.write(d)
+        with mongoarchive.open(batched, "w", server_version="8.0.0") as w:
+            c = w.add_collection("d", "c")
+            i = 0
+            while i < len(docs):
+                k = rng.randint(1, 8)
+                assert c.write_batch(b"".join(docs[i : i + k])) == len(docs[i : i + k])
+                i += k
+        assert batched.getvalue() == one.getvalue()
+
+
+def test_write_batch_rejects_a_malformed_run() -> None:
+    good = bson.encode({"a": 1})
+    with mongoarchive.open(io.BytesIO(), "w", server_version="8.0.0") as w:
+        c = w.add_collection("d", "c")
+        with pytest.raises(mongoarchive.DocumentError):
+            c.write_batch(good + good[:-1])
