@@ -182,3 +182,22 @@ def test_reads_stdin_through_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "inspect", str(path), "--format", "json")
     assert json.loads(proc.stdout) == json.loads(out)
     assert json.loads(out)["gzip"] is True
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from mongoarchive.cli import _common
+
+    path = SPEC_VECTORS / "valid" / "sample.archive"
+    args = argparse.Namespace(verbose=0, quiet=0)
+    monkeypatch.setattr(_common, "PROGRESS_MIN_BYTES", 0)
+    with _common.open_input(str(path), args) as handle:
+        assert type(handle).__name__ == "BufferedReader"  # stderr is not a terminal under pytest
+    monkeypatch.setattr(_common, "is_terminal", lambda stream: True)
+    with _common.open_input(str(path), args) as handle:
+        assert type(handle).__name__ != "BufferedReader"
+        assert handle.read() == path.read_bytes()
+    quiet = argparse.Namespace(verbose=0, quiet=1)
+    with _common.open_input(str(path), quiet) as handle:
+        assert type(handle).__name__ == "BufferedReader"

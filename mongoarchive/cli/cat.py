@@ -15,11 +15,11 @@ import sys
 from collections.abc import Callable
 
 from .. import open as open_archive
-from .._extjson import converter
+from .._extjson import backend, converter
 from ..errors import UsageError
 from ..model import Namespace
 from ..nsfilter import NamespaceFilter
-from ._common import add_ns_arguments, open_input
+from ._common import add_ns_arguments, open_input, verbosity
 
 NAME = "cat"
 HELP = "write the documents as Extended JSON lines or raw BSON"
@@ -98,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
             if text_batch:
                 out.write(("\n".join(text_batch) + "\n").encode("utf-8", "surrogateescape"))
             out.flush()
+        if verbosity(args) > 0:
+            how = "raw BSON" if convert is None else f"{args.json} Extended JSON via {backend()}"
+            print(f"mongoarchive cat: {count} documents as {how}", file=sys.stderr)
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
-from ._common import add_format_argument, error_line, open_input, quiet
+from ._common import add_format_argument, error_line, open_input, quiet, verbosity
 
 NAME = "check"
 HELP = "validate archives completely (framing, CRCs, prelude, metadata); exit 1 on problems"
@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             for line in render_text(result, args.strict, be_quiet):
                 print(line)
+            if verbosity(args) > 0:
+                for s in result.namespaces.values():
+                    print(
+                        f"{result.file}:   {s.ns}: {s.documents} documents, {s.bytes} bytes, "
+                        f"{s.segments} segments, crc {s.crc}"
+                    )
             sys.stdout.flush()
     if args.format == "json":
         out = {"valid": status == EXIT_OK, "strict": args.strict, "files": reports}

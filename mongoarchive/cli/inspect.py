@@ -16,7 +16,7 @@ from .. import open as open_archive
 from ..errors import MetadataError
 from ..model import CollectionEntry, Namespace
 from ..reader import ArchiveReader
-from ._common import add_format_argument, is_terminal, open_input
+from ._common import add_format_argument, is_terminal, open_input, quiet
 
 NAME = "inspect"
 HELP = "show the header, the collections and a summary of every namespace"
@@ -248,6 +248,9 @@ def run(args: argparse.Namespace) -> int:
         if args.file == "-":
             archive.name = "<stdin>"
         summary = summarize(archive)
+        if not quiet(args):
+            for warning in archive.warnings:  # diagnostics: stderr, never mixed with the result
+                print(f"mongoarchive inspect: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
