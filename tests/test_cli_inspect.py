@@ -28,7 +28,11 @@ def test_json_extends_the_sidecar_summary(
 ) -> None:
     path, sidecar = item
     status, out, err = run(capsys, "inspect", str(path), "--format", "json")
-    assert status == 0 and err == ""
+    assert status == 0
+    # Format warnings are diagnostics: on stderr, one line each, never in the JSON.
+    assert len(err.splitlines()) == len(sidecar["warnings"])
+    assert all(line.startswith("mongoarchive inspect: warning: ") for line in err.splitlines())
+    assert run(capsys, "inspect", "-q", str(path), "--format", "json")[2] == ""
     got = json.loads(out)
     want = sidecar["summary"]
     assert got["header"] == want["header"]
