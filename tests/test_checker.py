@@ -10,7 +10,6 @@ from typing import Any
 
 import bson
 import pytest
-from bson.int64 import Int64
 from conftest import spec_vectors
 from paths import SHARED_VECTORS
 
@@ -164,9 +163,7 @@ def test_two_crc_mismatches_are_both_reported() -> None:
 
 
 def test_resynchronises_after_a_framing_error() -> None:
-    data = bytearray(
-        build({"a.x": [{"i": i} for i in range(3)], "a.y": [{"s": "y"}], "a.z": [{"s": "z"}]})
-    )
+    data = bytearray(build({"a.x": [{"i": i} for i in range(3)], "a.y": [{"s": "y"}], "a.z": [{"s": "z"}]}))
     # Break the length of a.x's second document and a.z's only document.
     clean = bytes(data)
     x_first, x_eof = header_offsets(clean, "a.x")[0], header_offsets(clean, "a.x")[-1]
