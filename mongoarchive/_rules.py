@@ -53,6 +53,10 @@ def _field(
         raise HeaderError(f"{what} has no {name!r} field", offset=offset, namespace=ns)
     value = doc[name]
     ok = _is_int(value) if kind is int else isinstance(value, kind)
+    if kind is str:
+        # bson decodes JavaScript code (type 0x0d) as Code, a str subclass that is
+        # not hashable: only a real BSON string is a name (§3).
+        ok = type(value) is str
     if not ok:
         raise HeaderError(
             f"{what} field {name!r} is a {type(value).__name__}, not a {getattr(kind, '__name__', kind)}",
