@@ -30,7 +30,7 @@ from typing import IO, Any, Literal
 import bson
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, _scan, describe_bytes
+from ._framing import MAGIC, TERMINATOR, Framer, _scan, describe_bytes
 from ._io import open_source
 from ._rules import (
     decode_archive_header,
@@ -49,6 +49,8 @@ NamespaceStatus = Literal["intact", "crc-mismatch", "truncated", "missing", "dro
 _int32 = int.from_bytes
 #: A string element named "db": the first field of namespace headers and collection entries (§3.2, §3.3).
 _DB_MARK = b"\x02db\x00"
+#: The archive header's first field, an int32 named concurrent_collections (§3.1).
+_HEADER_MARK = b"\x10concurrent_collections\x00"
 #: Namespace headers and collection entries are small; anything larger is not one (§3.2, §3.3).
 _MAX_HEADER_SIZE = 1 << 20
 #: A spool run is cut at this size so that reading one back stays bounded.
@@ -347,8 +349,7 @@ class _Salvager:
         fr.pos = max(start + 1 - fr.base, fr.pos)
         while True:
             if not fr._fill(5):
-                fr.pos = fr.filled
-                return "end"
+                return self._at_end(start)
             buf = fr.buf
             limit = fr.filled
             # Candidates: a document length has a zero high byte (<= 16 MiB), a
@@ -367,10 +368,12 @@ class _Salvager:
                 p = min(cands)
                 fr.pos = p  # everything before p is skipped for good
                 if buf[p + 4 : p + 8] == _DB_MARK:
-                    if self._header_candidate(fr.pos, ("db", "collection", "EOF")) is not None:
-                        return "header"
-                    if in_prelude and self._header_candidate(fr.pos, ("db", "collection", "metadata")):
-                        return "entry"
+                    doc = self._header_candidate(fr.pos, ("db", "collection"))
+                    # A terminator right before it ends the prelude: then this is a block header.
+                    after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
+                    kind = None if doc is None else _classify(doc, in_prelude and not after_term)
+                    if kind is not None:
+                        return kind
                 if want_docs and self._doc_candidate(fr.pos):
                     return "doc"
                 buf = fr.buf  # a read-ahead may have moved the window
@@ -379,9 +382,17 @@ class _Salvager:
             # Keep the last few bytes: a candidate may straddle the window's end.
             fr.pos = max(fr.pos, limit - 7)
             if fr.eof:
-                fr.pos = fr.filled
-                return "end"
+                return self._at_end(start)
             fr._fill(fr.filled - fr.pos + fr.chunk)
+
+    def _at_end(self, start: int) -> str:
+        """Resynchronisation reached the end: a final terminator still closes the block (§2)."""
+        fr = self.fr
+        end = fr.filled
+        fr.pos = end
+        if end >= 4 and fr.buf[end - 4 : end] == TERMINATOR and fr.base + end - 4 > start:
+            return "block"
+        return "end"
 
     # -- namespaces and documents -------------------------------------------
     def kept_for(self, ns: Namespace) -> _Kept:
@@ -432,6 +443,11 @@ class _Salvager:
         """Read magic, header and entries; return how the body starts ("block" or a resync result)."""
         fr = self.fr
         head = fr.peek(4)
+        if len(head) < 4 and MAGIC.startswith(head):
+            self.report.header = "rebuilt"
+            self.report.prelude = "damaged"
+            self.cut(None)
+            return "end"
         if head != MAGIC:
             start = fr.offset
             sample = fr.peek(64)
@@ -472,9 +488,42 @@ class _Salvager:
             self.report.prelude = "damaged"
             self.cut(None)
             return "end"
+        elif self._find_archive_header(offset):
+            pass
         else:
             return self.prelude_damage(offset, kind, "the archive header")
         return self.entries_loop()
+
+    def _find_archive_header(self, start: int) -> bool:
+        """After damage at ``start``, find the archive header near it (§3.1) and read it."""
+        fr = self.fr
+        fr.pos = start - fr.base
+        sample = fr.peek(4096)
+        fr._fill(_MAX_HEADER_SIZE)
+        idx = fr.buf.find(_HEADER_MARK, fr.pos + 4, fr.filled)
+        while idx >= 0:
+            pos = idx - 4
+            size = self._size_at(pos)
+            if size is not None and 5 <= size <= fr.filled - pos and not fr.buf[pos + size - 1]:
+                try:
+                    header, _ = decode_archive_header(bytes(fr.buf[pos : pos + size]), fr.base + pos)
+                except ArchiveError:
+                    header = None
+                if header is not None:
+                    self.header = header
+                    fr.pos = pos
+                    self.damage(
+                        start,
+                        fr.offset,
+                        "damaged bytes before the archive header",
+                        "bad-length",
+                        hint=_hint(sample[: fr.offset - start], start),
+                    )
+                    fr.pos += size
+                    return True
+            idx = fr.buf.find(_HEADER_MARK, idx + 1, fr.filled)
+        fr.pos = start - fr.base
+        return False
 
     def _find_magic(self) -> int | None:
         """Move to the next magic number (text before the archive, §7); None if there is none."""
@@ -496,10 +545,23 @@ class _Salvager:
         self.report.prelude = "damaged"
         if what == "the archive header":
             self.report.header = "rebuilt"
-        hint = describe_bytes(self.fr.peek(64))
+        sample = self.fr.peek(4096)
         where = self.resync(offset, False, True)
-        self.damage(offset, self.fr.offset, f"{what} is damaged ({kind})", kind, hint=hint)
+        end = self._damage_end(offset, where)
+        self.damage(
+            offset, end, f"{what} is damaged ({kind})", kind, hint=_hint(sample[: end - offset], offset)
+        )
         return where
+
+    def _damage_end(self, start: int, where: str) -> int:
+        """Where the skipped bytes end: before a terminator that precedes a found header (§2)."""
+        fr = self.fr
+        if where == "block":  # the stream's final terminator closed the block
+            return fr.offset - 4
+        if where == "header" and fr.pos >= 4 and fr.offset - 4 > start:
+            if fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR:
+                return fr.offset - 4
+        return fr.offset
 
     def entries_loop(self) -> str:
         fr = self.fr
@@ -577,6 +639,7 @@ class _Salvager:
             offset = fr.offset
             kind, size = self.item()
             if kind == "end":
+                self.check_ended(offset)
                 return
             if self._all_ended():
                 # Every declared namespace has ended (§6): the rest is not part of this archive.
@@ -622,6 +685,21 @@ class _Salvager:
                 continue
             current = kept
             state = self.block_documents(kept)
+
+    def check_ended(self, offset: int) -> None:
+        """The stream ended cleanly at a block boundary: report namespaces left open (§6)."""
+        declared = [e.namespace for e in self.entries]
+        open_ns = [k.ns for k in self.kept.values() if not k.ended]
+        open_ns += [ns for ns in declared if ns not in self.kept]
+        if open_ns:
+            self.damage(
+                offset,
+                offset,
+                f"the stream ends before the EOF block of {len(open_ns)} namespaces (truncated)",
+                "truncated",
+                open_ns[0] if len(open_ns) == 1 else None,
+                hint="the archive was cut short at a block boundary",
+            )
 
     def eof_block(self, kept: _Kept, stored: int, offset: int) -> str:
         fr = self.fr
@@ -669,12 +747,30 @@ class _Salvager:
         fr.pos = start - fr.base  # the cursor is at most one item past start, still in the buffer
         sample = fr.peek(4096)
         where = self.resync(start, in_block, False)
-        self.damage(start, fr.offset, reason, code, ns, hint=_hint(sample[: fr.offset - start], start))
+        end = self._damage_end(start, where)
+        self.damage(start, end, reason, code, ns, hint=_hint(sample[: end - start], start))
         if ns is not None:
             kept = self.kept.get(self.aliases.get(ns, ns))
             if kept is not None and f"damaged bytes at {start}" not in kept.notes:
                 kept.notes.append(f"damaged bytes at {start}..{fr.offset}")
         return where
+
+
+def _classify(doc: dict[str, Any], in_prelude: bool) -> str | None:
+    """ "header" or "entry" for a document starting with db and collection, by its other keys.
+
+    Other writers leave out EOF and CRC or add fields (tolerated, §7): a header
+    has a bool EOF, or no keys but EOF and CRC; in the prelude, a document with
+    neither EOF nor CRC is a collection entry (§3.2).
+    """
+    keys = set(doc)
+    if "EOF" in keys and not isinstance(doc["EOF"], bool):
+        return None
+    if in_prelude and not keys & {"EOF", "CRC"}:
+        return "entry"
+    if "EOF" in keys or keys <= {"db", "collection", "CRC"}:
+        return "header"
+    return None
 
 
 _LOG_LINE = re.compile(rb"[\t\x20-\x7e]{16,}\r?\n")
