@@ -558,9 +558,9 @@ class _Salvager:
         fr = self.fr
         if where == "block":  # the stream's final terminator closed the block
             return fr.offset - 4
-        if where == "header" and fr.pos >= 4 and fr.offset - 4 > start:
-            if fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR:
-                return fr.offset - 4
+        after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
+        if where == "header" and after_term and fr.offset - 4 > start:
+            return fr.offset - 4
         return fr.offset
 
     def entries_loop(self) -> str:
