@@ -129,7 +129,7 @@ def test_salvage_keeps_hostile_names_as_data(case: str, tmp_path: Path) -> None:
     assert report.clean
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.archive"]
     with mongoarchive.open(out) as archive:
-        assert [c.namespace for c in archive.collections][0] == HOSTILE[case]
+        assert archive.collections[0].namespace == HOSTILE[case]
 
 
 def test_inspect_json_escapes_nul_and_newlines(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
