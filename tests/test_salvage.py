@@ -221,3 +221,39 @@ def test_cli_gzip_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert (tmp_path / "b").read_bytes()[:2] == b"\x1f\x8b"
     assert main(["salvage", str(src), str(tmp_path / "c"), "--no-gzip"]) == 0
     assert (tmp_path / "c").read_bytes() == BASE
+
+
+_SALVAGE_RSS = """
+import io, resource, sys
+sys.path.insert(0, {root!r})
+from mongoarchive.salvage import salvage
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+report = salvage(sys.argv[1], io.BytesIO(), gzip=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print(report.totals()["bytes_skipped"])
+"""
+
+
+def test_salvage_streams_a_gzip_bomb_with_bounded_memory(tmp_path: Path) -> None:
+    """64 MiB of zeros inside a block, gzipped to ~64 KB: skipped without holding it (§8)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    head = BASE[: next(i for i in walk(BASE) if i.kind == "ns-header").offset]
+    path = tmp_path / "bomb.archive"
+    with gzip.open(path, "wb") as fh:
+        fh.write(BASE[: len(head) + 60])  # into the first block
+        for _ in range(4):
+            fh.write(bytes(16 << 20))
+    proc = subprocess.run(
+        [sys.executable, "-c", _SALVAGE_RSS.format(root=str(REPO_ROOT)), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    grown_kib, skipped = (int(x) for x in proc.stdout.split())
+    assert skipped >= 63 << 20
+    assert grown_kib <= 64 * 1024, grown_kib
