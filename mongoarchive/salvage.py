@@ -172,7 +172,8 @@ class SalvageReport:
             + ("the input is intact" if self.clean else "the input is damaged"),
             f"kept {t['documents_kept']} documents ({t['bytes_kept']} bytes) in {t['namespaces']} "
             f"namespaces, {t['namespaces_intact']} intact; skipped {t['bytes_skipped']} bytes in "
-            f"{len(self.damaged)} ranges; at least {t['documents_lost']} documents lost",
+            f"{len(self.damaged)} ranges; {t['documents_lost']} documents known lost"
+            + (" (skipped bytes may have held more)" if t["bytes_skipped"] else ""),
         ]
         if self.header != "ok":
             lines.append("the archive header was damaged: rebuilt with placeholder values")
@@ -780,9 +781,7 @@ def _classify(doc: dict[str, Any], in_prelude: bool) -> str | None:
 #: document (length <= 16 MiB so its high byte is 0, then a valid element type, or the
 #: empty document).  Lookaheads, so overlapping candidates are all found.
 _HEADER_CANDIDATE = re.compile(rb"(?=....\x02db\x00)", re.DOTALL)
-_CANDIDATE = re.compile(
-    rb"(?=....\x02db\x00|...\x00[\x01-\x13\x7f\xff]|\x05\x00\x00\x00\x00)", re.DOTALL
-)
+_CANDIDATE = re.compile(rb"(?=....\x02db\x00|...\x00[\x01-\x13\x7f\xff]|\x05\x00\x00\x00\x00)", re.DOTALL)
 _LOG_LINE = re.compile(rb"[\t\x20-\x7e]{16,}\r?\n")
 
 
@@ -829,7 +828,12 @@ def salvage(
     MongoArchiveError: ArchiveIOError when a file cannot be read or written.
     """
     source = open_source(src, gzip=gzip_in)
-    report = SalvageReport(input=source.name, output=str(getattr(dst, "name", dst)), gzip_in=source.gzip)
+    out_name = (
+        os.fspath(dst) if isinstance(dst, (str, os.PathLike)) else str(getattr(dst, "name", "<stream>"))
+    )
+    report = SalvageReport(
+        input=source.name, output="<stdout>" if out_name == "-" else out_name, gzip_in=source.gzip
+    )
     try:
         with tempfile.TemporaryFile(prefix="mongoarchive-salvage-", dir=temp_dir) as spool:
             state = _Salvager(Framer(source), spool, report)
