@@ -211,6 +211,17 @@ def test_cli_exit_codes_and_json_report(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_writes_to_stdout_with_the_report_on_stderr(
+    tmp_path: Path, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    src = tmp_path / "in.archive"
+    src.write_bytes(BASE + b"trailing text\n")
+    assert main(["salvage", str(src), "-", "--format", "json"]) == 1
+    captured = capfdbinary.readouterr()
+    assert captured.out == BASE
+    assert json.loads(captured.err)["damaged"][0]["code"] == "trailing-data"
+
+
 def test_cli_gzip_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "in.archive"
     src.write_bytes(BASE)

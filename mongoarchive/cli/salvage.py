@@ -14,7 +14,7 @@ import sys
 
 from ..errors import UsageError
 from ..salvage import salvage
-from ._common import add_format_argument
+from ._common import add_format_argument, quiet
 
 NAME = "salvage"
 HELP = "recover every intact namespace and well-formed document of a damaged archive into a new archive"
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         json.dump(report.to_dict(), out, indent=2)
         out.write("\n")
-    else:
+    elif not (quiet(args) and report.clean):
         print(report.render_text(), file=out)
     if args.report:
         with open(args.report, "w", encoding="utf-8") as fh:
