@@ -20,6 +20,7 @@ __all__ = [
     "decode_archive_header",
     "decode_collection_entry",
     "decode_namespace_header",
+    "recognise",
     "timeseries_data_namespace",
 ]
 
@@ -138,6 +139,26 @@ def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, i
             )
         )
     return Namespace(db, coll), eof, to_uint64(int(crc)), warnings
+
+
+def recognise(raw: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """``raw`` decoded if its first fields are ``keys`` with header types, else None.
+
+    Used to resynchronise after damage (check, salvage): a namespace header
+    starts with db, collection (strings) and EOF (bool), §3.3.
+    """
+    if not raw or raw[-1]:
+        return None
+    try:
+        doc: dict[str, Any] = bson.decode(raw)
+    except Exception:  # an undecodable candidate is simply not a header
+        return None
+    if tuple(list(doc)[: len(keys)]) != keys:
+        return None
+    for key in keys:
+        if type(doc[key]) is not (bool if key == "EOF" else str):
+            return None
+    return doc
 
 
 def timeseries_data_namespace(entry: CollectionEntry) -> Namespace:

@@ -17,12 +17,16 @@ import dataclasses
 import os
 from typing import IO, Any, Literal
 
-import bson
-
 from ._crc import crc64
 from ._framing import MAGIC, Framer, describe_bytes
 from ._io import open_source
-from ._rules import Demux, decode_archive_header, decode_collection_entry, decode_namespace_header
+from ._rules import (
+    Demux,
+    decode_archive_header,
+    decode_collection_entry,
+    decode_namespace_header,
+    recognise,
+)
 from .errors import (
     ArchiveError,
     ChecksumError,
@@ -45,7 +49,7 @@ Severity = Literal["error", "warning"]
 _MAX_HEADER_SIZE = 4096
 #: b"\x02db\x00": a string element named "db", the first field of a namespace header.
 _HEADER_MARK = b"\x02db\x00"
-_HEADER_KEYS = ["db", "collection", "EOF"]
+_HEADER_KEYS = ("db", "collection", "EOF")
 _SCAN_MAGIC_LIMIT = 1 << 20
 
 
@@ -184,19 +188,7 @@ class _Checker:
         if size < 5 or size > _MAX_HEADER_SIZE or not fr._fill(size):
             return False
         raw = bytes(fr.buf[fr.pos : fr.pos + size])
-        if raw[-1]:
-            return False
-        try:
-            doc = bson.decode(raw)
-        except Exception:  # any undecodable candidate is simply not a header
-            return False
-        keys = list(doc)[:3]
-        return (
-            keys == _HEADER_KEYS
-            and isinstance(doc["db"], str)
-            and isinstance(doc["collection"], str)
-            and isinstance(doc["EOF"], bool)
-        )
+        return recognise(raw, _HEADER_KEYS) is not None
 
     def resync(self, start: int) -> bool:
         """Skip from ``start`` to the next recognisable namespace header; False at the end."""
@@ -355,9 +347,7 @@ class _Checker:
                 self.block(start)
             except FramingError as exc:
                 self.error(exc)
-                if exc.code == "bad-gzip" or not self.resync(
-                    exc.offset if exc.offset is not None else start
-                ):
+                if exc.code == "bad-gzip" or not self.resync(exc.offset if exc.offset is not None else start):
                     return
 
     def block(self, start: int) -> None:

@@ -36,6 +36,7 @@ from ._rules import (
     decode_archive_header,
     decode_collection_entry,
     decode_namespace_header,
+    recognise,
     timeseries_data_namespace,
 )
 from .errors import ArchiveError, MongoArchiveError, UsageError
@@ -333,19 +334,7 @@ class _Salvager:
             pos = fr.pos + (need - size)
             if fr.filled - pos < size:
                 return None
-        raw = bytes(fr.buf[pos : pos + size])
-        if raw[-1]:
-            return None
-        try:
-            doc: dict[str, Any] = bson.decode(raw)
-        except Exception:  # not a header
-            return None
-        if tuple(list(doc)[: len(keys)]) != keys:
-            return None
-        for key in keys:
-            if not isinstance(doc[key], bool if key == "EOF" else str):
-                return None
-        return doc
+        return recognise(bytes(fr.buf[pos : pos + size]), keys)
 
     def resync(self, start: int, want_docs: bool, in_prelude: bool) -> str:
         """Move the cursor past ``start`` to the next place to go on from.
