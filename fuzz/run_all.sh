@@ -23,12 +23,14 @@ run() {  # harness corpus-kind
     mkdir -p "$corpus"
     cp "$WORK/seed/$kind"/* "$corpus"/
     echo "== $harness (${PER}s)"
+    local rc=0
     "$PYTHON" "fuzz/$harness.py" "$corpus" -dict=fuzz/archive.dict -max_total_time="$PER" \
         -timeout=10 -rss_limit_mb=1024 -max_len=65536 -artifact_prefix="$WORK/$harness-" \
-        -print_final_stats=1 2>&1 | grep -E "^(stat::number_of_executed_units|Done|==|SUMMARY|  File|[A-Za-z]*Error)" \
-        || true
-    if compgen -G "$WORK/$harness-*" >/dev/null; then
-        echo "FINDING in $harness: $(ls "$WORK/$harness"-*)" >&2
+        -print_final_stats=1 >"$WORK/$harness.log" 2>&1 || rc=$?
+    grep -E "^(stat::number_of_executed_units|Done|==|SUMMARY|  File|[A-Za-z]*Error)" "$WORK/$harness.log" || true
+    if [ "$rc" -ne 0 ] || compgen -G "$WORK/$harness-*" >/dev/null; then
+        tail -n 40 "$WORK/$harness.log" >&2
+        echo "FINDING in $harness (exit $rc): $(ls "$WORK/$harness"-* 2>/dev/null)" >&2
         if [ -n "${FUZZ_ARTIFACTS:-}" ]; then cp "$WORK/$harness"-* "$FUZZ_ARTIFACTS"/; fi
         return 1
     fi
