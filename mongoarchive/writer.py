@@ -71,6 +71,20 @@ def encode_document(doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> 
 class NamespaceWriter:
     """Buffers one namespace's documents and hands them to the multiplexer."""
 
+    __slots__ = (
+        "_crc",
+        "_handed",
+        "_parts",
+        "_runs_extra",
+        "_sent",
+        "_size",
+        "_writer",
+        "bytes",
+        "closed",
+        "entry",
+        "ns",
+    )
+
     def __init__(self, writer: ArchiveWriter, entry: CollectionEntry, data_ns: Namespace) -> None:
         self._writer = writer
         self.entry = entry
@@ -81,9 +95,15 @@ class NamespaceWriter:
         self._size = 0
         self._sent = False
         self._crc = 0
-        self.documents = 0
+        self._handed = 0  # documents already handed over
+        self._runs_extra = 0  # documents in _parts beyond one per part (write_batch runs)
         self.bytes = 0
         self.closed = False
+
+    @property
+    def documents(self) -> int:
+        """Documents written so far (handed over or buffered)."""
+        return self._handed + len(self._parts) + self._runs_extra
 
     def write(self, doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> None:
         """Append one document (BSON bytes, RawBSONDocument or mapping)."""
@@ -102,7 +122,6 @@ class NamespaceWriter:
             self._flush()
         self._parts.append(doc)
         self._size += size
-        self.documents += 1
 
     def write_batch(self, data: bytes | bytearray | memoryview) -> int:
         """Append a run of concatenated BSON documents (a raw cursor batch); returns their count.
@@ -119,30 +138,35 @@ class NamespaceWriter:
                 namespace=str(self.ns),
                 hint="a batch must be whole BSON documents back to back",
             )
+        done = 0  # documents of this batch already buffered
         pos = 0
         while pos < end:
             room = MAX_BSON_SIZE - self._size
             if end - pos <= room:
-                cut = end
+                cut, n = end, count - done
             else:
                 # Only near a hand-off: walk whole documents that still fit (§9).
-                cut = pos
+                cut, n = pos, 0
                 while cut < end:
                     size = _unpack_int32(run, cut)[0]
                     if cut + size - pos > room:
                         break
                     cut += size
-                if cut == pos:
+                    n += 1
+                if n == 0:
                     self._flush()
                     continue
             self._parts.append(run[pos:cut] if (pos, cut) != (0, end) else run)
+            self._runs_extra += n - 1  # a part holding n documents
             self._size += cut - pos
+            done += n
             pos = cut
-        self.documents += count
         return count
 
     def _flush(self) -> None:
         data = b"".join(self._parts)
+        self._handed += len(self._parts) + self._runs_extra
+        self._runs_extra = 0
         self._parts = []
         self._size = 0
         self._crc = crc64(data, self._crc)
