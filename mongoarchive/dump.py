@@ -143,6 +143,8 @@ class Intent:
     metadata: str = ""
     #: Estimated document count, only for ordering and progress.
     estimate: int = 0
+    #: True until ``estimate`` was asked of the server (it is asked only when needed).
+    countable: bool = False
     #: (db, collection) to read; None for a view dumped as a view (no data).
     source: tuple[str, str] | None = None
     filter: Mapping[str, Any] | None = None
@@ -483,6 +485,12 @@ class _Dumper:
                 return []  # dropped since it was listed: mongodump logs it and goes on
             raise
 
+    def fill_estimate(self, intent: Intent) -> None:
+        """Ask the server for the intent's estimated count once (ordering and progress only)."""
+        if intent.countable and intent.source is not None:
+            intent.countable = False
+            intent.estimate = self.estimate(*intent.source)
+
     def estimate(self, db: str, coll: str) -> int:
         try:
             return int(self.client[db][coll].estimated_document_count())
@@ -522,7 +530,7 @@ class _Dumper:
             intent.estimate = 0
         else:
             intent.source = (db, name)
-            intent.estimate = self.estimate(db, name)
+            intent.countable = True  # estimated only if ordering or progress needs it
         return intent
 
     def special_admin(self, listed: Mapping[str, Mapping[str, Any]], buckets: bool) -> list[Intent]:
@@ -651,6 +659,7 @@ class _Dumper:
         nbytes = 0
         ns = str(out.ns)
         if self.progress:
+            self.fill_estimate(intent)
             self.progress(ns, 0, 0, intent.estimate, False)
         if intent.source is not None:
             db, coll = intent.source
@@ -698,6 +707,9 @@ class _Dumper:
             return
         workers = min(self.o.parallel, len(jobs))
         if workers > 1:
+            # Some servers count by scanning: ask only when the order depends on it.
+            for intent, _ in jobs:
+                self.fill_estimate(intent)
             jobs = sorted(jobs, key=lambda j: (j[0].type != "view", -j[0].estimate))
         work: queue.SimpleQueue[tuple[Intent, NamespaceWriter]] = queue.SimpleQueue()
         for job in jobs:
