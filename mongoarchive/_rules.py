@@ -238,8 +238,9 @@ class Demux:
             hint="something was appended to the archive; the archive itself is complete",
         )
 
-    def finish(self, offset: int) -> None:
-        """The stream ended cleanly at ``offset``: every declared namespace must have ended."""
+    def unended(self, offset: int) -> list[TruncatedError]:
+        """One error per declared namespace without its EOF block, if the stream ended at ``offset``."""
+        errors = []
         for ns in self.declared:
             if ns in self.ended:
                 continue
@@ -247,17 +248,30 @@ class Demux:
                 alias in self.summaries for alias, target in self.aliases.items() if target == ns
             )
             if seen:
-                raise TruncatedError(
-                    "the archive ends before this namespace's EOF block",
-                    offset=offset,
-                    namespace=str(ns),
-                    code="unfinished-namespace",
-                    hint="the archive was cut short at a block boundary (an interrupted dump or download)",
+                errors.append(
+                    TruncatedError(
+                        "the archive ends before this namespace's EOF block",
+                        offset=offset,
+                        namespace=str(ns),
+                        code="unfinished-namespace",
+                        hint="the archive was cut short at a block boundary "
+                        "(an interrupted dump or download)",
+                    )
                 )
-            raise TruncatedError(
-                "the archive ends and a namespace of the prelude never appeared",
-                offset=offset,
-                namespace=str(ns),
-                code="unseen-namespace",
-                hint="the archive was cut short, or the dump stopped before this collection",
-            )
+            else:
+                errors.append(
+                    TruncatedError(
+                        "the archive ends and a namespace of the prelude never appeared",
+                        offset=offset,
+                        namespace=str(ns),
+                        code="unseen-namespace",
+                        hint="the archive was cut short, or the dump stopped before this collection",
+                    )
+                )
+        return errors
+
+    def finish(self, offset: int) -> None:
+        """The stream ended cleanly at ``offset``: every declared namespace must have ended (§6)."""
+        errors = self.unended(offset)
+        if errors:
+            raise errors[0]

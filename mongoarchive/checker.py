@@ -491,30 +491,8 @@ class _Checker:
 
     def finish(self, offset: int) -> None:
         """Every namespace of the prelude must have ended (§6); report each one that did not."""
-        demux = self.demux
         skipped = bool(self.result.unchecked)
-        for ns in demux.declared:
-            if ns in demux.ended:
-                continue
-            seen = ns in demux.summaries or any(
-                alias in demux.summaries for alias, target in demux.aliases.items() if target == ns
-            )
-            if seen:
-                exc = TruncatedError(
-                    "the archive ends before this namespace's EOF block",
-                    offset=offset,
-                    namespace=str(ns),
-                    code="unfinished-namespace",
-                    hint="the archive was cut short at a block boundary (an interrupted dump or download)",
-                )
-            else:
-                exc = TruncatedError(
-                    "the archive ends and a namespace of the prelude never appeared",
-                    offset=offset,
-                    namespace=str(ns),
-                    code="unseen-namespace",
-                    hint="the archive was cut short, or the dump stopped before this collection",
-                )
+        for exc in self.demux.unended(offset):
             if skipped:
                 exc.hint = "its blocks may lie in a byte range that could not be checked"
             self.error(exc)
