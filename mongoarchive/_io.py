@@ -11,9 +11,9 @@ import contextlib
 import os
 import sys
 import tempfile
-from typing import IO, Any, BinaryIO, Protocol, cast
+from typing import IO, Any, Protocol
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from .errors import ArchiveIOError
 
@@ -39,10 +39,7 @@ class Source:
         is_gz = head[:2] == GZIP_MAGIC if gzip is None else gzip
         self.gzip = is_gz
         prefixed = _Prefixed(raw, head)
-        self._inner: Any = prefixed
-        if is_gz:
-            gz = igzip.IGzipFile  # untyped in isal
-            self._inner = gz(fileobj=cast(BinaryIO, prefixed), mode="rb")  # type: ignore[no-untyped-call]
+        self._inner: _Prefixed | _Gunzip = _Gunzip(prefixed) if is_gz else prefixed
 
     def _read_raw(self, n: int) -> bytes:
         out = b""
@@ -59,21 +56,12 @@ class Source:
     def readinto(self, buf: memoryview) -> int:
         """Fill ``buf`` with up to len(buf) bytes; 0 means end of stream."""
         try:
-            n = self._inner.readinto(buf)
-        except EOFError as exc:  # gzip stream cut short
-            raise _GzipTruncated(str(exc)) from exc
+            return self._inner.readinto(buf)
         except OSError as exc:
-            if isinstance(exc, igzip.BadGzipFile) or "gzip" in str(exc).lower():
-                raise _GzipCorrupt(str(exc)) from exc
             raise ArchiveIOError(f"cannot read {self.name}: {exc}") from exc
-        except Exception as exc:  # isal raises its own errors on damaged deflate data
-            raise _GzipCorrupt(str(exc)) from exc
-        return int(n or 0)
 
     def close(self) -> None:
         try:
-            if self._inner is not None and self.gzip:
-                self._inner.close()
             if self._close_raw:
                 self._raw.close()
         except OSError as exc:
@@ -123,6 +111,59 @@ class _Prefixed:
 
     def close(self) -> None:
         return None
+
+
+class _Gunzip:
+    """Inflates gzip members (RFC 1952) with isal, at most ``_OUT`` bytes per step.
+
+    Driving the decompressor by hand, rather than through a gzip file object,
+    keeps every byte inflated before damage or a cut (so offsets in errors are
+    exact), bounds the memory a gzip bomb can take, and reads concatenated
+    members as one stream, as gunzip does (§8).
+    """
+
+    _IN = 1 << 16
+    _OUT = 1 << 20
+
+    def __init__(self, raw: _Prefixed) -> None:
+        self._raw = raw
+        self._inflate = isal_zlib.decompressobj(wbits=31)  # 16 + 15: gzip wrapper, 32 KiB window
+        self._out = memoryview(b"")
+
+    def readinto(self, buf: memoryview) -> int:
+        while not self._out:
+            if not self._step():
+                return 0
+        n = min(len(buf), len(self._out))
+        buf[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _step(self) -> bool:
+        """Inflate some more; False at a clean end after a complete member."""
+        inflate = self._inflate
+        if inflate.eof:
+            rest = inflate.unused_data
+            while len(rest) < 2:
+                more = self._raw.read(self._IN)
+                if not more:
+                    break
+                rest += more
+            if not rest:
+                return False
+            if not rest.startswith(GZIP_MAGIC):
+                raise _GzipCorrupt("bytes after the end of the gzip data are not another gzip member")
+            self._inflate = inflate = isal_zlib.decompressobj(wbits=31)
+            data = rest
+        else:
+            data = inflate.unconsumed_tail or self._raw.read(self._IN)
+            if not data:
+                raise _GzipTruncated("the gzip data ends before its end-of-stream marker")
+        try:
+            self._out = memoryview(inflate.decompress(data, self._OUT))
+        except Exception as exc:  # isal_zlib.error: bad deflate data or trailer CRC
+            raise _GzipCorrupt(str(exc)) from exc
+        return True
 
 
 def open_source(src: PathLike | IO[bytes] | Any, *, gzip: bool | None = None) -> Source:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tracemalloc
+import zlib
 from typing import Any
 
 import bson
@@ -156,3 +157,37 @@ def test_huge_length_at_end_of_short_stream_bounded_memory() -> None:
     assert err.value.offset == len(data)
     assert err.value.namespace == "d.a"
     assert peak < 40 * 1024 * 1024
+
+
+def _sample_plain() -> bytes:
+    return (REPO_ROOT / "spec" / "vectors" / "valid" / "sample.archive").read_bytes()
+
+
+def test_truncated_gzip_reports_the_exact_end_of_the_inflated_data() -> None:
+    """Every byte inflated before the cut is read first: the offset is where the data stops (§8)."""
+    plain = _sample_plain()
+    packed = gzip.compress(plain, mtime=0)
+    for cut in range(10, len(packed) - 1, 37):
+        inflated = len(zlib.decompressobj(31).decompress(packed[:cut]))
+        with pytest.raises(TruncatedError) as info, mongoarchive.open(io.BytesIO(packed[:cut])) as archive:
+            archive.validate()
+        assert info.value.offset == min(inflated, len(plain))
+
+
+def test_concatenated_gzip_members_read_as_one_stream() -> None:
+    """As gunzip does: two members are the concatenation of their contents (§8)."""
+    plain = _sample_plain()
+    cut = len(plain) // 2
+    packed = gzip.compress(plain[:cut], mtime=0) + gzip.compress(plain[cut:], mtime=0)
+    with mongoarchive.open(io.BytesIO(packed)) as archive:
+        got = [e.raw for e in archive.events() if isinstance(e, Document)]
+    with mongoarchive.open(io.BytesIO(plain)) as archive:
+        want = [e.raw for e in archive.events() if isinstance(e, Document)]
+    assert got == want and got
+
+
+def test_bytes_after_a_gzip_member_are_reported() -> None:
+    packed = gzip.compress(_sample_plain(), mtime=0) + b"log line\n"
+    with pytest.raises(mongoarchive.FramingError) as info, mongoarchive.open(io.BytesIO(packed)) as archive:
+        archive.validate()
+    assert info.value.code == "bad-gzip"
