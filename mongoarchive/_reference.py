@@ -18,7 +18,7 @@ from construct import CheckError, ConstError, ConstructError, StreamError
 from . import schema
 from ._crc import crc64, crc64_pure
 from ._framing import describe_bytes
-from ._rules import Demux, decode_archive_header, decode_collection_entry, decode_namespace_header
+from ._rules import Demux, decode_namespace_header, read_prelude
 from .errors import (
     ArchiveError,
     FramingError,
@@ -166,23 +166,8 @@ class _Reference:
                 "the stream does not start with the archive magic number", offset=0
             ) from exc
         prelude = self._structure(4, "prelude")
-        offset, raw = prelude.next()
-        if raw is None:
-            raise FramingError(
-                "a terminator stands where the archive header should be",
-                offset=offset,
-                code="consecutive-terminators",
-            )
-        header, warnings = decode_archive_header(raw, offset)
+        header, entries, warnings, offset = read_prelude(lambda what: prelude.next())
         self.warnings.extend(warnings)
-        entries: list[CollectionEntry] = []
-        while True:
-            offset, raw = prelude.next()
-            if raw is None:
-                break
-            entry, warnings = decode_collection_entry(raw, offset)
-            self.warnings.extend(warnings)
-            entries.append(entry)
         pos = offset + 4
         demux = Demux(entries)
         while True:

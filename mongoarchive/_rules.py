@@ -6,13 +6,21 @@ only differ in framing, which the differential tests compare.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import bson
 from bson.int64 import Int64
 
 from ._crc import to_uint64
-from .errors import ChecksumError, HeaderError, NamespaceError, TrailingDataError, TruncatedError
+from .errors import (
+    ChecksumError,
+    FramingError,
+    HeaderError,
+    NamespaceError,
+    TrailingDataError,
+    TruncatedError,
+)
 from .model import ArchiveHeader, ArchiveWarning, CollectionEntry, Namespace, NamespaceSummary
 
 __all__ = [
@@ -20,6 +28,7 @@ __all__ = [
     "decode_archive_header",
     "decode_collection_entry",
     "decode_namespace_header",
+    "read_prelude",
     "recognise",
     "timeseries_data_namespace",
 ]
@@ -159,6 +168,35 @@ def recognise(raw: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
         if type(doc[key]) is not (bool if key == "EOF" else str):
             return None
     return doc
+
+
+#: The next prelude item: (its offset, the document, or None for the terminator).
+NextItem = Callable[[str], tuple[int, bytes | None]]
+
+
+def read_prelude(
+    next_item: NextItem,
+) -> tuple[ArchiveHeader, list[CollectionEntry], list[ArchiveWarning], int]:
+    """The prelude after the magic (§2, §3.1, §3.2): header, entries, warnings, terminator offset.
+
+    ``next_item(what)`` frames the next item; ``what`` names it for messages.
+    """
+    offset, raw = next_item("the archive header")
+    if raw is None:
+        raise FramingError(
+            "a terminator stands where the archive header should be",
+            offset=offset,
+            code="consecutive-terminators",
+        )
+    header, warnings = decode_archive_header(raw, offset)
+    entries: list[CollectionEntry] = []
+    while True:
+        offset, raw = next_item("a collection entry")
+        if raw is None:
+            return header, entries, warnings, offset
+        entry, more = decode_collection_entry(raw, offset)
+        warnings.extend(more)
+        entries.append(entry)
 
 
 def timeseries_data_namespace(entry: CollectionEntry) -> Namespace:

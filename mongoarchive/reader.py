@@ -19,7 +19,7 @@ from bson.raw_bson import RawBSONDocument
 from ._crc import crc64
 from ._framing import MAGIC, Framer, describe_bytes, split_run
 from ._io import GZIP_MAGIC, Source
-from ._rules import Demux, decode_archive_header, decode_collection_entry, decode_namespace_header
+from ._rules import Demux, decode_namespace_header, read_prelude
 from .errors import (
     ArchiveError,
     FramingError,
@@ -95,25 +95,13 @@ class ArchiveReader:
                 offset=0,
                 hint=_magic_hint(magic + fr.peek(60)),
             )
-        offset = fr.offset
-        raw = fr.read_doc("the archive header")
-        if raw is None:
-            raise FramingError(
-                "a terminator stands where the archive header should be",
-                offset=offset,
-                code="consecutive-terminators",
-            )
-        header, warnings = decode_archive_header(raw, offset)
+
+        def next_item(what: str) -> tuple[int, bytes | None]:
+            return fr.offset, fr.read_doc(what)
+
+        header, entries, warnings, _ = read_prelude(next_item)
         self.warnings.extend(warnings)
-        entries: list[CollectionEntry] = []
-        while True:
-            offset = fr.offset
-            raw = fr.read_doc("a collection entry")
-            if raw is None:
-                return header, entries
-            entry, warnings = decode_collection_entry(raw, offset)
-            self.warnings.extend(warnings)
-            entries.append(entry)
+        return header, entries
 
     # -- body (§2, §6) ---------------------------------------------------------
     def _body(self, with_documents: bool) -> Iterator[Event]:
