@@ -10,6 +10,7 @@ buffer end) stops the loop and is sorted out by the slow path in ``Framer``.
 
 from __future__ import annotations
 
+import re
 import struct
 
 from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
@@ -67,6 +68,27 @@ def describe_bytes(data: bytes) -> str:
         text = sample.decode("ascii", "replace").split("\n")[0][:40]
         return f"text was mixed into the stream here ({text!r}): log output written to the same pipe?"
     return "the archive is damaged here; 'mongoarchive salvage' can recover the intact namespaces"
+
+
+# A log line: a run of printable text ending in a newline.  BSON strings end in
+# NUL, so such a run inside a document that fails its NUL check is a strong sign
+# that text was written into the stream.
+_LOG_LINE = re.compile(rb"[\x20-\x7e\t]{20,}\r?\n")
+
+
+def describe_document(data: bytes, offset: int, size: int) -> str:
+    """A hint for the ``size``-byte document at ``offset`` that fails the NUL check.
+
+    ``data`` starts at the document and may run past it (a spliced line does).
+    """
+    found = _LOG_LINE.search(data)
+    if found is not None and found.start() < size:
+        text = found.group().decode("ascii").strip()[:40]
+        return (
+            f"text was mixed into the stream at byte {offset + found.start()} ({text!r}): "
+            "log output written to the same pipe?"
+        )
+    return describe_bytes(data[:64])
 
 
 class Framer:
@@ -188,7 +210,7 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_bytes(self.peek(64)),
+                hint=describe_document(self.peek(size + 512), self.offset, size),
             )
         return size
 

@@ -228,6 +228,26 @@ def test_log_lines_spliced_at_item_boundaries_are_reported_with_offset_and_hint(
         assert any(p.offset == at and p.hint and TEXT_HINT in p.hint for p in problems), (at, problems)
 
 
+@pytest.mark.parametrize(("name", "data"), VALID, ids=IDS)
+def test_log_lines_spliced_inside_documents_are_reported_with_the_text_offset(name: str, data: bytes) -> None:
+    """The document fails its NUL check; the hint points at where the text starts (§2)."""
+    documents = [i for i in walk(data) if i.kind == "document"]
+    if not documents:
+        pytest.skip("no data documents")
+    for doc in documents:
+        at = doc.offset + doc.size // 2
+        damaged = data[:at] + LOG_LINE + data[at:]
+        with pytest.raises(ArchiveError) as info:
+            read_all(damaged)
+        exc = info.value
+        assert exc.code == "missing-nul" and exc.offset == doc.offset, (at, exc)
+        # The text seen starts where the printable run holding the line starts.
+        start = at
+        while start > doc.offset and (32 <= data[start - 1] < 127 or data[start - 1] == 9):
+            start -= 1
+        assert exc.hint is not None and TEXT_HINT in exc.hint and f"at byte {start} " in exc.hint, (at, exc)
+
+
 # -- memory bombs -------------------------------------------------------------------------
 
 _RSS_SCRIPT = textwrap.dedent(
