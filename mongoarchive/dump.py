@@ -888,7 +888,7 @@ def _run(dumper: _Dumper, archive: str | os.PathLike[str] | IO[bytes]) -> DumpRe
         oplog_out = None
         if oplog_intent is not None:
             oplog_out = writer.add_collection("", "oplog", "", "")
-        writer._write_prelude()  # out before any data, even before a slow first read
+        writer.write_prelude()  # out before any data, even before a slow first read
         for intent, out in special_outs:
             dumper.copy(intent, out)
         start: Timestamp | None = None

@@ -302,6 +302,16 @@ class ArchiveWriter:
         self._sink.write(b"".join(parts))
         self._prelude_written = True
 
+    def write_prelude(self) -> None:
+        """Write the prelude now (it is otherwise written before the first block).
+
+        A dump writes it at once, so a reader sees every namespace even while the
+        first collection is slow to read; no namespace can be added afterwards.
+        """
+        with self._lock:
+            self._check_open()
+            self._write_prelude()
+
     @staticmethod
     def _namespace_header(ns: Namespace, eof: bool, crc: int) -> bytes:
         return bytes(

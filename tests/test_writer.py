@@ -337,3 +337,17 @@ def test_write_batch_rejects_a_malformed_run() -> None:
         c = w.add_collection("d", "c")
         with pytest.raises(mongoarchive.DocumentError):
             c.write_batch(good + good[:-1])
+
+
+def test_write_prelude_puts_every_namespace_out_first_and_closes_the_list() -> None:
+    out = io.BytesIO()
+    w = mongoarchive.open(out, "w", server_version="8.0.0")
+    w.add_collection("d", "a")
+    w.write_prelude()
+    with mongoarchive.open(io.BytesIO(out.getvalue())) as partial:  # the prelude alone
+        assert [str(c.namespace) for c in partial.collections] == ["d.a"]
+    with pytest.raises(UsageError):
+        w.add_collection("d", "b")
+    w.close()
+    with mongoarchive.open(io.BytesIO(out.getvalue())) as archive:
+        assert [str(s.ns) for s in archive.validate().values()] == ["d.a"]
