@@ -1,7 +1,7 @@
 """The per-document hot path: framing of BSON documents over buffered chunks.
 
 Spec/archive.md §2: every document starts with its int32 length (5 ..= 16 MiB)
-and ends with a NUL byte; ``ff ff ff ff`` is a terminator.  ``_scan`` walks a
+and ends with a NUL byte; ``ff ff ff ff`` is a terminator.  ``scan_run`` walks a
 run of complete documents inside one buffer with nothing but ``unpack_from``
 and two comparisons per document; the caller checksums the whole run at once
 (§4).  Everything unusual (a terminator, a bad length, a document cut by the
@@ -17,7 +17,16 @@ from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
 from .errors import FramingError, TruncatedError
 from .model import MAX_BSON_SIZE
 
-__all__ = ["MAGIC", "TERMINATOR", "Framer", "describe_bytes"]
+__all__ = [
+    "MAGIC",
+    "TERMINATOR",
+    "Framer",
+    "describe_bytes",
+    "describe_document",
+    "describe_magic",
+    "scan_run",
+    "split_run",
+]
 
 #: uint32 0x8199e26d, little-endian, at offset 0 (spec §2).
 MAGIC = b"\x6d\xe2\x99\x81"
@@ -30,7 +39,7 @@ _unpack_int32 = _int32.unpack_from
 CHUNK = 1 << 20
 
 
-def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
+def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
     """Skip complete, NUL-terminated documents in buf[pos:limit]; return (end, count)."""
     unpack_from = _unpack_int32
     count = 0
@@ -47,7 +56,7 @@ def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
 
 
 def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list[tuple[int, int]]:
-    """(start, end) of each document of a run that ``_scan`` already validated."""
+    """(start, end) of each document of a run that ``scan_run`` already validated."""
     out = []
     unpack_from = _unpack_int32
     while start < end:
@@ -68,6 +77,18 @@ def describe_bytes(data: bytes) -> str:
         text = sample.decode("ascii", "replace").split("\n")[0][:40]
         return f"text was mixed into the stream here ({text!r}): log output written to the same pipe?"
     return "the archive is damaged here; 'mongoarchive salvage' can recover the intact namespaces"
+
+
+def describe_magic(head: bytes) -> str:
+    """A hint for a stream whose first bytes ``head`` are not the magic number."""
+    if head.startswith(GZIP_MAGIC):
+        return "this is gzip data: open it with gzip sniffing (the default) or 'r:gz'"
+    if len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= 16 * 1024 * 1024:
+        return (
+            "this looks like a .bson file of 'mongodump --out', not an archive "
+            "('mongodump --archive' writes archives)"
+        )
+    return describe_bytes(head)
 
 
 # A log line: a run of printable text ending in a newline.  BSON strings end in
@@ -110,7 +131,7 @@ class Framer:
         return self.base + self.pos
 
     # -- buffer management -------------------------------------------------
-    def _fill(self, need: int) -> bool:
+    def fill(self, need: int) -> bool:
         """Make buf[pos:pos+need] available; False if the stream ends first."""
         if self.filled - self.pos >= need:
             return True
@@ -159,10 +180,10 @@ class Framer:
 
     def at_end(self) -> bool:
         """True if the stream ends exactly here."""
-        return not self._fill(1)
+        return not self.fill(1)
 
     def peek(self, n: int) -> bytes:
-        self._fill(n)
+        self.fill(n)
         return bytes(self.buf[self.pos : min(self.pos + n, self.filled)])
 
     def _truncated(self, what: str) -> TruncatedError:
@@ -177,7 +198,7 @@ class Framer:
     # -- small structures -------------------------------------------------
     def read_magic(self) -> bytes:
         """Consume and return the 4 magic bytes (checked by the caller)."""
-        if not self._fill(4):
+        if not self.fill(4):
             raise self._truncated("the magic number")
         head = bytes(self.buf[self.pos : self.pos + 4])
         self.pos += 4
@@ -188,7 +209,7 @@ class Framer:
 
         Nothing is consumed.  Raises FramingError or TruncatedError.
         """
-        if not self._fill(4):
+        if not self.fill(4):
             raise self._truncated(f"the length of {what}")
         size: int = _unpack_int32(self.buf, self.pos)[0]
         if size == -1:
@@ -202,7 +223,7 @@ class Framer:
                 code="bad-length",
                 hint=describe_bytes(self.peek(64)),
             )
-        if not self._fill(size):
+        if not self.fill(size):
             raise self._truncated(what)
         if self.buf[self.pos + size - 1]:
             raise FramingError(
@@ -231,13 +252,13 @@ class Framer:
         Returns (start, end, count): the run is buf[start:end], valid until the
         next call.  Errors at the cursor raise; documents before them come first.
         """
-        end, count = _scan(self.buf, self.pos, self.filled)
+        end, count = scan_run(self.buf, self.pos, self.filled)
         if count == 0:
             size = self.check_next("a document")
             if size < 0:
                 self.pos += 4
                 return None
-            end, count = _scan(self.buf, self.pos, self.filled)
+            end, count = scan_run(self.buf, self.pos, self.filled)
         start = self.pos
         self.pos = end
         return start, end, count

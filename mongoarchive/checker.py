@@ -18,7 +18,7 @@ import os
 from typing import IO, Any, Literal
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes
+from ._framing import MAGIC, Framer, describe_bytes, describe_magic
 from ._io import open_source
 from ._rules import (
     Demux,
@@ -39,7 +39,6 @@ from .errors import (
     TruncatedError,
 )
 from .model import ArchiveHeader, ArchiveWarning, CollectionEntry, Namespace, NamespaceSummary
-from .reader import _magic_hint
 
 __all__ = ["CheckResult", "Problem", "check_archive"]
 
@@ -177,15 +176,15 @@ class _Checker:
                 fr.pos = fr.filled
                 return None
             fr.pos = max(fr.pos, fr.filled - keep)
-            fr._fill(fr.filled - fr.pos + 1)
+            fr.fill(fr.filled - fr.pos + 1)
 
     def _header_here(self) -> bool:
         """True if the bytes at the cursor parse as a namespace header (§3.3)."""
         fr = self.fr
-        if not fr._fill(4):
+        if not fr.fill(4):
             return False
         size = int.from_bytes(fr.buf[fr.pos : fr.pos + 4], "little", signed=True)
-        if size < 5 or size > _MAX_HEADER_SIZE or not fr._fill(size):
+        if size < 5 or size > _MAX_HEADER_SIZE or not fr.fill(size):
             return False
         raw = bytes(fr.buf[fr.pos : fr.pos + size])
         return recognise(raw, _HEADER_KEYS) is not None
@@ -211,7 +210,7 @@ class _Checker:
         fr = self.fr
         while not fr.eof:
             fr.pos = fr.filled
-            fr._fill(1)
+            fr.fill(1)
         fr.pos = fr.filled
         self.result.unchecked.append((start, fr.offset))
 
@@ -222,7 +221,7 @@ class _Checker:
         if len(head) < 4:
             fr.read_magic()  # raises TruncatedError
         if head[:4] != MAGIC:
-            hint = _magic_hint(head)
+            hint = describe_magic(head)
             if _looks_like_archive_header(head[4:]):
                 # Only the magic is damaged: report it and check the rest (§2).
                 self.error(

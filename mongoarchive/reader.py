@@ -17,8 +17,8 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, split_run
-from ._io import GZIP_MAGIC, Source
+from ._framing import MAGIC, Framer, describe_bytes, describe_magic, split_run
+from ._io import Source
 from ._rules import Demux, decode_namespace_header, read_prelude
 from .errors import (
     ArchiveError,
@@ -53,17 +53,6 @@ class NamespaceConsumer(Protocol):
     def end(self) -> Any: ...
 
 
-def _magic_hint(head: bytes) -> str:
-    if head.startswith(GZIP_MAGIC):
-        return "this is gzip data: open it with gzip sniffing (the default) or 'r:gz'"
-    if len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= 16 * 1024 * 1024:
-        return (
-            "this looks like a .bson file of 'mongodump --out', not an archive "
-            "('mongodump --archive' writes archives)"
-        )
-    return describe_bytes(head)
-
-
 class ArchiveReader:
     """An open archive: ``header`` and ``collections`` at once, the body on iteration."""
 
@@ -93,7 +82,7 @@ class ArchiveReader:
             raise NotAnArchiveError(
                 "the stream does not start with the archive magic number 6d e2 99 81",
                 offset=0,
-                hint=_magic_hint(magic + fr.peek(60)),
+                hint=describe_magic(magic + fr.peek(60)),
             )
 
         def next_item(what: str) -> tuple[int, bytes | None]:

@@ -30,7 +30,7 @@ from typing import IO, Any, Literal
 import bson
 
 from ._crc import crc64
-from ._framing import MAGIC, TERMINATOR, Framer, _scan, describe_bytes
+from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes, scan_run
 from ._io import open_source
 from ._rules import (
     decode_archive_header,
@@ -237,16 +237,16 @@ class _Salvager:
     def item(self) -> tuple[str, int]:
         """Classify the item at the cursor: end, cut, term, doc (size) or bad (framing)."""
         fr = self.fr
-        if not fr._fill(1):
+        if not fr.fill(1):
             return "end", 0
-        if not fr._fill(4):
+        if not fr.fill(4):
             return "cut", 0
         size = _int32(fr.buf[fr.pos : fr.pos + 4], "little", signed=True)
         if size == -1:
             return "term", 4
         if size < 5 or size > MAX_BSON_SIZE:
             return "bad-length", size
-        if not fr._fill(size):
+        if not fr.fill(size):
             return "cut", size
         if fr.buf[fr.pos + size - 1]:
             return "missing-nul", size
@@ -302,7 +302,7 @@ class _Salvager:
                 # up to 4 MiB (or already in the window) are recognised.
                 return False
             # Read ahead generously so that nearby candidates need no refill (linear time).
-            fr._fill(rel + size + 4 + fr.chunk)
+            fr.fill(rel + size + 4 + fr.chunk)
             pos = fr.pos + rel
             if fr.filled - pos < size:
                 return False
@@ -316,7 +316,7 @@ class _Salvager:
         if after < 5 or after > MAX_BSON_SIZE:
             return False
         if fr.filled - (pos + size) < after:
-            fr._fill(rel + size + after + fr.chunk)
+            fr.fill(rel + size + after + fr.chunk)
             pos = fr.pos + rel
             if fr.filled - (pos + size) < after:
                 return False
@@ -330,7 +330,7 @@ class _Salvager:
             return None
         need = pos - fr.pos + size
         if fr.filled - fr.pos < need:
-            fr._fill(need + fr.chunk)
+            fr.fill(need + fr.chunk)
             pos = fr.pos + (need - size)
             if fr.filled - pos < size:
                 return None
@@ -345,7 +345,7 @@ class _Salvager:
         fr = self.fr
         fr.pos = max(start + 1 - fr.base, fr.pos)
         while True:
-            if not fr._fill(5):
+            if not fr.fill(5):
                 return self._at_end(start)
             buf = fr.buf
             limit = fr.filled
@@ -376,7 +376,7 @@ class _Salvager:
             fr.pos = max(fr.pos, limit - 8)
             if fr.eof:
                 return self._at_end(start)
-            fr._fill(fr.filled - fr.pos + fr.chunk)
+            fr.fill(fr.filled - fr.pos + fr.chunk)
 
     def _at_end(self, start: int) -> str:
         """Resynchronisation reached the end: a final terminator still closes the block (§2)."""
@@ -398,7 +398,7 @@ class _Salvager:
     def copy_run(self, kept: _Kept) -> int:
         """Copy the run of well-framed documents at the cursor to the spool; return how many."""
         fr = self.fr
-        end, count = _scan(fr.buf, fr.pos, fr.filled)
+        end, count = scan_run(fr.buf, fr.pos, fr.filled)
         if count == 0:
             return 0
         view = memoryview(fr.buf)[fr.pos : end]
@@ -492,7 +492,7 @@ class _Salvager:
         fr = self.fr
         fr.pos = start - fr.base
         sample = fr.peek(4096)
-        fr._fill(_MAX_HEADER_SIZE)
+        fr.fill(_MAX_HEADER_SIZE)
         idx = fr.buf.find(_HEADER_MARK, fr.pos + 4, fr.filled)
         while idx >= 0:
             pos = idx - 4
@@ -532,7 +532,7 @@ class _Salvager:
                 return None
             keep = max(fr.pos, fr.filled - 3)
             fr.pos = keep
-            fr._fill(fr.filled - fr.pos + fr.chunk)
+            fr.fill(fr.filled - fr.pos + fr.chunk)
 
     def prelude_damage(self, offset: int, kind: str, what: str) -> str:
         self.report.prelude = "damaged"
@@ -598,7 +598,7 @@ class _Salvager:
         """The stream ends inside an item: the rest is lost."""
         fr = self.fr
         while not fr.eof:
-            fr._fill(fr.filled - fr.pos + fr.chunk)
+            fr.fill(fr.filled - fr.pos + fr.chunk)
         start = fr.offset
         fr.pos = fr.filled
         self.damage(
@@ -639,7 +639,7 @@ class _Salvager:
                 hint = describe_bytes(fr.peek(64))
                 while not fr.eof:
                     fr.pos = fr.filled
-                    fr._fill(fr.chunk)
+                    fr.fill(fr.chunk)
                 fr.pos = fr.filled
                 self.damage(
                     offset, fr.offset, "bytes follow the end of the archive", "trailing-data", hint=hint

@@ -20,7 +20,7 @@ from bson.raw_bson import RawBSONDocument
 
 from . import schema
 from ._crc import crc64, to_int64
-from ._framing import MAGIC, TERMINATOR, _scan
+from ._framing import MAGIC, TERMINATOR, scan_run
 from ._io import AtomicSink
 from ._rules import timeseries_data_namespace
 from .errors import DocumentError, MongoArchiveError, UsageError
@@ -131,7 +131,7 @@ class NamespaceWriter:
         if self.closed:
             raise UsageError("write to a namespace that is already closed", namespace=str(self.ns))
         run = data if type(data) is bytes else bytes(data)
-        end, count = _scan(run, 0, len(run))  # type: ignore[arg-type]  # bytes works like bytearray
+        end, count = scan_run(run, 0, len(run))  # type: ignore[arg-type]  # bytes works like bytearray
         if end != len(run):
             raise DocumentError(
                 f"the batch holds a malformed document at byte {end} of {len(run)}",
