@@ -234,15 +234,20 @@ class _Checker:
                 fr.pos += 4
                 self._prelude_documents()
                 return
-            found = self._scan(MAGIC, 0, lambda: True, limit=_SCAN_MAGIC_LIMIT)
+            bad_magic = NotAnArchiveError(
+                "the stream does not start with the archive magic number 6d e2 99 81",
+                offset=0,
+                hint=hint,
+            )
+            try:
+                found = self._scan(MAGIC, 0, lambda: True, limit=_SCAN_MAGIC_LIMIT)
+            except ArchiveError:
+                # The search for a later magic hit damage (a cut gzip stream, say):
+                # the missing magic is still the first problem.
+                self.error(bad_magic)
+                raise
             if found is None:
-                self.error(
-                    NotAnArchiveError(
-                        "the stream does not start with the archive magic number 6d e2 99 81",
-                        offset=0,
-                        hint=hint,
-                    )
-                )
+                self.error(bad_magic)
                 self.skip_to_end(0)
                 raise _Stop
             self.error(
