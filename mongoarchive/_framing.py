@@ -10,11 +10,12 @@ buffer end) stops the loop and is sorted out by the slow path in ``Framer``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 
 from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
-from .errors import FramingError, TruncatedError
+from .errors import ArchiveError, FramingError, TruncatedError
 from .model import MAX_BSON_SIZE
 
 __all__ = [
@@ -183,7 +184,13 @@ class Framer:
         return not self.fill(1)
 
     def peek(self, n: int) -> bytes:
-        self.fill(n)
+        """Up to ``n`` bytes at the cursor, not consumed; never raises (hints, sniffing).
+
+        Damage met while filling is raised again by the next read that needs
+        the bytes, so an error built with a hint keeps its own class.
+        """
+        with contextlib.suppress(ArchiveError):
+            self.fill(n)
         return bytes(self.buf[self.pos : min(self.pos + n, self.filled)])
 
     def _truncated(self, what: str) -> TruncatedError:

@@ -129,6 +129,7 @@ class _Gunzip:
         self._raw = raw
         self._inflate = isal_zlib.decompressobj(wbits=31)  # 16 + 15: gzip wrapper, 32 KiB window
         self._out = memoryview(b"")
+        self._failed: Exception | None = None  # damage is final: every later read raises it
 
     def readinto(self, buf: memoryview) -> int:
         while not self._out:
@@ -141,6 +142,15 @@ class _Gunzip:
 
     def _step(self) -> bool:
         """Inflate some more; False at a clean end after a complete member."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            return self._inflate_more()
+        except (_GzipTruncated, _GzipCorrupt) as exc:
+            self._failed = exc
+            raise
+
+    def _inflate_more(self) -> bool:
         inflate = self._inflate
         if inflate.eof:
             rest = inflate.unused_data
