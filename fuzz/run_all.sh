@@ -3,12 +3,23 @@
 # Exit status: 0 when no harness found anything, non-zero on the first finding
 # (libFuzzer prints the traceback; set FUZZ_ARTIFACTS=DIR to keep the input).
 #
-#   fuzz/run_all.sh            # 20 s per harness
+#   fuzz/run_all.sh            # 20 s per harness, random seed
 #   SECONDS_PER_HARNESS=300 fuzz/run_all.sh
+#   RUNS_PER_HARNESS=10000 FUZZ_SEED=1 fuzz/run_all.sh   # reproducible (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 PER="${SECONDS_PER_HARNESS:-20}"
+# A fixed number of runs with a fixed seed gives the same inputs on every machine,
+# so a CI run cannot fail by the luck of the draw; a time limit explores more.
+if [ -n "${RUNS_PER_HARNESS:-}" ]; then
+    BOUND=(-runs="$RUNS_PER_HARNESS" -seed="${FUZZ_SEED:-1}")
+    LABEL="$RUNS_PER_HARNESS runs, seed ${FUZZ_SEED:-1}"
+else
+    BOUND=(-max_total_time="$PER")
+    [ -n "${FUZZ_SEED:-}" ] && BOUND+=(-seed="$FUZZ_SEED")
+    LABEL="${PER}s"
+fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mongoarchive-fuzz.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -22,9 +33,9 @@ run() {  # harness corpus-kind
     local harness="$1" kind="$2" corpus="$WORK/corpus-$1"
     mkdir -p "$corpus"
     cp "$WORK/seed/$kind"/* "$corpus"/
-    echo "== $harness (${PER}s)"
+    echo "== $harness ($LABEL)"
     local rc=0
-    "$PYTHON" "fuzz/$harness.py" "$corpus" -dict=fuzz/archive.dict -max_total_time="$PER" \
+    "$PYTHON" "fuzz/$harness.py" "$corpus" -dict=fuzz/archive.dict "${BOUND[@]}" \
         -timeout=10 -rss_limit_mb=1024 -max_len=65536 -artifact_prefix="$WORK/$harness-" \
         -print_final_stats=1 >"$WORK/$harness.log" 2>&1 || rc=$?
     grep -E "^(stat::number_of_executed_units|Done|==|SUMMARY|  File|[A-Za-z]*Error)" "$WORK/$harness.log" || true
