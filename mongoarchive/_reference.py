@@ -195,13 +195,6 @@ class _Reference:
         # Items already walked carry no namespace; the framing error after them must.
         if block.error is not None:
             block.error.namespace = self.namespace
-        if not ns.collection:
-            raise NamespaceError(
-                "the namespace header has an empty collection name",
-                offset=start,
-                namespace=str(ns),
-                code="bad-namespace",
-            )
         summary = demux.begin(ns, eof, start)
         if eof:
             at, doc = block.next()

@@ -137,6 +137,14 @@ def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, i
     ns = f"{db}.{coll}"
     eof = _field(doc, "EOF", bool, what, offset, ns) if "EOF" in doc else False
     crc = _field(doc, "CRC", int, what, offset, ns) if "CRC" in doc else 0
+    if not coll:
+        # mongorestore: "collection header is missing a Collection"; db "" is the oplog's (§5.1).
+        raise NamespaceError(
+            "the namespace header has an empty collection name",
+            offset=offset,
+            namespace=ns,
+            code="bad-namespace",
+        )
     warnings = _extra_keys(doc, NAMESPACE_HEADER_FIELDS, what, offset, ns)
     if "CRC" in doc and not isinstance(crc, Int64):
         warnings.append(

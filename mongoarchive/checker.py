@@ -369,23 +369,12 @@ class _Checker:
             return
         try:
             ns, eof, stored_crc, warnings = decode_namespace_header(raw, start)
-        except HeaderError as exc:
+        except (HeaderError, NamespaceError) as exc:
             self.error(exc)
             self.data(None)
             return
         self.warn(warnings)
         fr.namespace = str(ns)
-        if not ns.collection:
-            self.error(
-                NamespaceError(
-                    "the namespace header has an empty collection name",
-                    offset=start,
-                    namespace=str(ns),
-                    code="bad-namespace",
-                )
-            )
-            self.data(None)
-            return
         summary = self.begin(ns, eof, start)
         if eof:
             at = fr.offset

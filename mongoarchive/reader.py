@@ -123,13 +123,6 @@ class ArchiveReader:
             if warnings:
                 self.warnings.extend(warnings)
             fr.namespace = str(ns)
-            if not ns.collection:
-                raise NamespaceError(
-                    "the namespace header has an empty collection name",
-                    offset=start,
-                    namespace=str(ns),
-                    code="bad-namespace",
-                )
             summary = demux.begin(ns, eof, start)
             if eof:
                 at = fr.offset

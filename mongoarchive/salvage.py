@@ -662,11 +662,6 @@ class _Salvager:
                     offset, f"a namespace header is unreadable: {exc.message}", exc.code, None, False
                 )
                 continue
-            if not ns.collection:
-                state = self.skip(
-                    offset, "a namespace header has an empty collection name", "bad-namespace", ns, False
-                )
-                continue
             kept = self.kept_for(ns)
             if kept.ended:
                 state = self.skip(
