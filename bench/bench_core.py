@@ -1,4 +1,4 @@
-"""Benchmark of the format core, run by hand (never a test): see README "Performance".
+"""Benchmark of the format core, run by hand (never a test): see docs/performance.md.
 
 For documents of ~200 bytes and of ~2 KB it writes a 1 GiB archive from
 pre-encoded BSON, then validates it (framing + every CRC) in a fresh process,

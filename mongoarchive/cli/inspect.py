@@ -67,7 +67,7 @@ def _describe_entry(entry: CollectionEntry) -> dict[str, Any]:
 
 
 def summarize(archive: ArchiveReader) -> dict[str, Any]:
-    """Read the whole body and describe the archive (the JSON shape in the README)."""
+    """Read the whole body and describe the archive (the JSON shape in docs/inspect.md)."""
     archive.validate()
     h = archive.header
     entries: dict[Namespace, CollectionEntry] = {}
