@@ -17,7 +17,7 @@ from typing import Any
 
 import bson
 import pytest
-from bson import Binary, json_util
+from bson import Binary, Timestamp, json_util
 
 import mongoarchive
 from mongoarchive.dump import dump
@@ -100,6 +100,8 @@ def handler(request: Any) -> bool:
         return bool(request.ok(version="7.0.14", versionArray=[7, 0, 14, 0]))
     if name == "listDatabases":
         return bool(request.ok(databases=[{"name": "admin"}, {"name": "tsdb"}, {"name": "local"}]))
+    if name == "getParameter":
+        return bool(request.ok(authSchemaVersion=5))
     if name == "listCollections":
         flt = doc.get("filter") or {}
         colls = [c for c in COLLECTIONS.get(db, []) if not flt or c["name"] == flt.get("name")]
@@ -158,6 +160,123 @@ def test_timeseries_text_hashed_capped_and_credentials(mock_server: Any, tmp_pat
     # Users with credentials, byte for byte.
     assert docs[("admin", "system.users")] == [bson.encode(u) for u in USERS]
     assert not any(db == "local" for db, _ in entries)
+
+
+OPLOG = [{"ts": Timestamp(1700000000, 1), "op": "n", "ns": "", "o": {"msg": "periodic noop"}}]
+
+
+def handler_with_oplog(request: Any) -> bool:
+    """As ``handler``, for a replica set member with a one-entry oplog."""
+    name = request.command_name
+    if name in ("ismaster", "isMaster", "hello"):
+        return bool(
+            request.ok(
+                ismaster=True,
+                isWritablePrimary=True,
+                setName="rs",
+                hosts=[f"{request.server.address_string}"],
+                maxWireVersion=21,
+                minWireVersion=0,
+            )
+        )
+    if name == "find" and request.doc.get("$db") == "local":
+        ns = f"local.{request.doc['find']}"
+        return bool(request.ok(cursor={"id": 0, "ns": ns, "firstBatch": OPLOG}))
+    return handler(request)
+
+
+def test_prelude_order_is_mongodumps(tmp_path: Path) -> None:
+    """Regular namespaces in listing order, then the oplog, users, roles, version (NewPrelude)."""
+    server = mockupdb.MockupDB(auto_ismaster=False)
+    server.autoresponds(handler_with_oplog)
+    server.run()
+    try:
+        target = tmp_path / "o.archive"
+        dump(target, uri=server.uri + "/?directConnection=true", oplog=True, timeout=5)
+    finally:
+        server.stop()
+    with mongoarchive.open(target) as archive:
+        names = [f"{e.db}.{e.collection}" for e in archive.collections]
+        data = [f"{ns.db}.{ns.collection}" for ns, _ in archive.documents()]
+    assert names == [
+        "tsdb.weather",
+        "tsdb.docs",
+        "tsdb.capped",
+        ".oplog",
+        "admin.system.users",
+        "admin.system.version",
+    ]
+    # Data: users and version first, the oplog last (mongodump.go Dump).
+    assert data[0] == "admin.system.users" and data[-1] == ".oplog"
+
+
+def test_dump_db_users_and_roles(mock_server: Any, tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def spy(request: Any) -> bool:
+        if request.command_name in ("find", "getParameter", "aggregate"):
+            seen.append(dict(request.doc))
+        return False
+
+    mock_server.autoresponds(spy)
+    target = tmp_path / "u.archive"
+    dump(
+        target,
+        uri=mock_server.uri + "/?directConnection=true",
+        db="tsdb",
+        dump_db_users_and_roles=True,
+        timeout=5,
+    )
+    with mongoarchive.open(target) as archive:
+        entries = [(e.collection, e.metadata, e.type) for e in archive.collections]
+        docs: dict[str, list[bytes]] = {}
+        for ns, raw in archive.documents():
+            docs.setdefault(ns.collection, []).append(bytes(raw))
+    assert [c for c, _, _ in entries] == [
+        "weather",
+        "docs",
+        "capped",
+        "$admin.system.users",
+        "$admin.system.roles",
+        "$admin.system.version",
+    ]
+    assert entries[3:] == [(c, "", "") for c, _, _ in entries[3:]]
+    assert docs["$admin.system.users"] == [bson.encode(u) for u in USERS]
+    assert any("getParameter" in d and d.get("authSchemaVersion") == 1 for d in seen)
+    # Below 8.1 the authSchema document of admin.system.version is checked (common/auth).
+    assert any(d.get("aggregate") == "system.version" for d in seen)
+    finds = {d["find"]: d.get("filter") for d in seen if "find" in d}
+    assert finds["system.users"] == {"db": "tsdb"} and finds["system.roles"] == {"db": "tsdb"}
+    assert finds["system.version"] in (None, {})
+
+
+def handler_without_admin(request: Any) -> bool:
+    """As ``handler``, but listDatabases leaves admin out (as SecantusDB does)."""
+    if request.command_name == "listDatabases":
+        return bool(request.ok(databases=[{"name": "tsdb"}, {"name": "local"}]))
+    return handler(request)
+
+
+def test_unlisted_admin_is_not_probed(tmp_path: Path) -> None:
+    """Collections come from listCollections only: no find on admin.system.* (prepare.go)."""
+    server = mockupdb.MockupDB(auto_ismaster=False)
+    seen: list[tuple[str, str]] = []
+
+    def spy(request: Any) -> bool:
+        seen.append((str(request.doc.get("$db", "")), request.command_name))
+        return False
+
+    server.autoresponds(handler_without_admin)
+    server.autoresponds(spy)
+    server.run()
+    try:
+        target = tmp_path / "a.archive"
+        dump(target, uri=server.uri + "/?directConnection=true", timeout=5)
+    finally:
+        server.stop()
+    with mongoarchive.open(target) as archive:
+        assert {e.db for e in archive.collections} == {"tsdb"}
+    assert [cmd for db, cmd in seen if db == "admin" and cmd in ("find", "listCollections", "count")] == []
 
 
 def test_timeseries_query_is_rewritten_to_meta(mock_server: Any, tmp_path: Path) -> None:
