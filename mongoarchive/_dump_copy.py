@@ -8,12 +8,16 @@ when its cursor is exhausted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
+
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 
 from ._dump_intents import Intent
 from ._dump_server import Server, convert_error
@@ -21,6 +25,8 @@ from .errors import MongoArchiveError
 from .writer import NamespaceWriter
 
 __all__ = ["Copier", "NamespaceStats", "ProgressCallback"]
+
+_RAW_DOCS: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 #: progress(namespace, documents, bytes, estimate, done)
 ProgressCallback = Callable[[str, int, int, int, bool], None]
@@ -43,9 +49,11 @@ class _Stopped(Exception):
 class Copier:
     """Copies intents into their namespace writers and keeps per-namespace figures."""
 
-    def __init__(self, server: Server, progress: ProgressCallback | None) -> None:
+    def __init__(self, server: Server, progress: ProgressCallback | None, *, raw_data: bool = False) -> None:
         self.server = server
         self.progress = progress
+        #: Ask for rawData (servers 8.3+), so a viewless timeseries gives its buckets (§5.4).
+        self.raw_data = raw_data
         self.stop = threading.Event()
         self.stats: list[NamespaceStats] = []
         self.stats_lock = threading.Lock()
@@ -69,16 +77,11 @@ class Copier:
             self.progress(ns, 0, 0, intent.estimate, False)
         if intent.source is not None:
             db, coll = intent.source
-            kwargs: dict[str, Any] = {}
-            if intent.special == "oplog":
-                kwargs["sort"] = [("$natural", 1)]
             try:
-                cursor = self.server.client[db][coll].find_raw_batches(intent.filter or {}, **kwargs)
-                try:
-                    for batch in cursor:
+                with contextlib.closing(self.batches(intent, db, coll)) as batches:
+                    for raw in batches:
                         if self.stop.is_set():
                             raise _Stopped
-                        raw = bytes(batch)  # type: ignore[arg-type]  # raw batches are bytes
                         if validator is None:
                             # The whole batch in one call: same bytes as one write per document.
                             docs += out.write_batch(raw)
@@ -94,8 +97,6 @@ class Copier:
                         nbytes += len(raw)
                         if self.progress:
                             self.progress(ns, docs, nbytes, intent.estimate, False)
-                finally:
-                    cursor.close()
             except (_Stopped, MongoArchiveError):
                 raise
             except Exception as exc:
@@ -106,6 +107,29 @@ class Copier:
             self.stats.append(NamespaceStats(ns, docs, nbytes, seconds))
         if self.progress:
             self.progress(ns, docs, nbytes, intent.estimate, True)
+
+    def batches(self, intent: Intent, db: str, coll: str) -> Generator[bytes, None, None]:
+        """The documents of ``db.coll`` matching the intent's filter, as runs of raw BSON."""
+        sort = [("$natural", 1)] if intent.special == "oplog" else None
+        if self.raw_data and db != "admin":
+            # mongo-tools (db.DeferredQuery.Iter) asks for rawData on every find outside
+            # admin from 8.3 on; pymongo's find has no such option, so run the command.
+            cmd: dict[str, Any] = {"find": coll, "filter": dict(intent.filter or {}), "rawData": True}
+            if sort:
+                cmd["sort"] = dict(sort)
+            docs = self.server.client[db].cursor_command(cmd, codec_options=_RAW_DOCS)
+            try:
+                for doc in docs:
+                    yield bytes(doc.raw)
+            finally:
+                docs.close()
+            return
+        cursor = self.server.client[db][coll].find_raw_batches(intent.filter or {}, sort=sort)
+        try:
+            for batch in cursor:
+                yield bytes(batch)  # type: ignore[arg-type]  # raw batches are bytes
+        finally:
+            cursor.close()
 
     def run_workers(self, jobs: list[tuple[Intent, NamespaceWriter]], parallel: int) -> None:
         """``parallel`` threads pop intents, views first, then largest first (LongestTaskFirst)."""

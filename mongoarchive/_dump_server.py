@@ -143,9 +143,23 @@ class Server:
         self.command("admin", {"ping": 1}, "cannot connect")
 
     def server_version(self) -> str:
+        """buildInfo's ``version``, refused unless mongorestore 100.16+ can parse it (§3.1).
+
+        mongodump writes "unknown" when it cannot get the version; every
+        mongorestore since 100.16 refuses such an archive, so the dump stops
+        here, before anything is written.
+        """
         info = self.command("admin", {"buildInfo": 1}, "cannot read the server version")
         version = info.get("version")
-        return version if isinstance(version, str) and version else "unknown"
+        if isinstance(version, str) and parse_server_version(version) is not None:
+            return version
+        shown = repr(version) if version is not None else "no version"
+        raise DumpError(
+            f"the server's buildInfo gives {shown}, not a version X.Y.Z",
+            code="bad-server-version",
+            hint="mongorestore 100.16 and later refuse an archive whose server_version is not X.Y.Z; "
+            "dump from a server that reports its version",
+        )
 
     def cursor_docs(self, db: str, cmd: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
         """Run a cursor command (listCollections, listIndexes) and decode every batch."""

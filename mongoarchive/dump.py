@@ -29,7 +29,7 @@ from ._dump_copy import Copier, NamespaceStats, ProgressCallback
 from ._dump_intents import Intent, plan_intents
 from ._dump_metadata import metadata_json
 from ._dump_oplog import check_oplog, oplog_collection, oplog_edge, oplog_start, validate_entry
-from ._dump_server import Server, connect
+from ._dump_server import Server, connect, parse_server_version
 from .errors import (
     AuthenticationError,
     DumpError,
@@ -192,7 +192,7 @@ def dump(
     query = _parse_query(options)
     server = Server(connect(options))
     try:
-        return _run(server, options, query, Copier(server, progress), archive)
+        return _run(server, options, query, progress, archive)
     finally:
         server.client.close()
 
@@ -201,11 +201,13 @@ def _run(
     server: Server,
     o: DumpOptions,
     query: dict[str, Any] | None,
-    copier: Copier,
+    progress: ProgressCallback | None,
     archive: str | os.PathLike[str] | IO[bytes],
 ) -> DumpResult:
     server.ping()
-    server_version = server.server_version()
+    server_version = server.server_version()  # refused before anything is written (§3.1)
+    version = parse_server_version(server_version)
+    copier = Copier(server, progress, raw_data=version is not None and version >= (8, 3, 0))
     intents = plan_intents(
         server,
         o,

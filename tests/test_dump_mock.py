@@ -1,16 +1,20 @@
 """The dump driver against mockupdb: shapes SecantusDB cannot produce.
 
 SecantusDB refuses text and hashed indexes, lists timeseries collections as
-plain collections, and keeps no credentials in admin.system.users.  Here a
-scripted server (mockupdb) answers like mongod 7.0 does for those: a
-timeseries collection X (prelude entry X with type "timeseries", data read
-from system.buckets.X because the server is older than 8.3), a collection
-with text and hashed indexes, a capped collection, and users with SCRAM
-credentials.
+plain collections, keeps no credentials in admin.system.users, reports no
+auth schema version and always reports version 8.2.11.  Here a scripted
+server (mockupdb) answers like mongod 7.0 does for those: a timeseries
+collection X (prelude entry X with type "timeseries", data read from
+system.buckets.X because the server is older than 8.3), a collection with
+text and hashed indexes, a capped collection, and users with SCRAM
+credentials; variants answer as a replica set member with an oplog, as a
+server leaving admin out of listDatabases, with buildInfo versions
+mongorestore cannot parse, and as 8.3 (viewless timeseries).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,8 @@ import pytest
 from bson import Binary, Timestamp, json_util
 
 import mongoarchive
-from mongoarchive.dump import dump
+from mongoarchive._dump_server import parse_server_version
+from mongoarchive.dump import DumpError, dump
 
 mockupdb = pytest.importorskip("mockupdb")
 
@@ -298,3 +303,98 @@ def test_timeseries_query_is_rewritten_to_meta(mock_server: Any, tmp_path: Path)
     )
     finds = [d for d in seen if d["find"] == "system.buckets.weather"]
     assert finds and finds[0]["filter"] == {"meta.dev": 1}
+
+
+def serve(responder: Any) -> Any:
+    """A running mockupdb server answering with ``responder`` (stop it when done)."""
+    server = mockupdb.MockupDB(auto_ismaster=False)
+    server.autoresponds(responder)
+    server.run()
+    return server
+
+
+def with_build_info(fields: dict[str, Any]) -> Any:
+    """As ``handler``, with buildInfo answering ``fields``."""
+
+    def respond(request: Any) -> bool:
+        if request.command_name in ("buildInfo", "buildinfo"):
+            return bool(request.ok(**fields))
+        return handler(request)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"version": "unknown"}, {}, {"version": ""}, {"version": "3.4"}, {"version": 8}, {"version": "8.0.0.1"}],
+)
+def test_unparsable_server_version_fails_before_writing(tmp_path: Path, fields: dict[str, Any]) -> None:
+    """mongorestore 100.16+ refuses such an archive, so none is written (§3.1)."""
+    server = serve(with_build_info(fields))
+    sink = io.BytesIO()
+    target = tmp_path / "v.archive"
+    try:
+        for out in (target, sink):
+            with pytest.raises(DumpError, match=r"not a version X\.Y\.Z") as exc:
+                dump(out, uri=server.uri + "/?directConnection=true", timeout=5)
+            assert exc.value.code == "bad-server-version" and exc.value.hint
+    finally:
+        server.stop()
+    assert sink.getvalue() == b""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("8.2.11", (8, 2, 11)),
+        ("8.0.0-rc1", (8, 0, 0)),
+        ("7.0.14+enterprise", (7, 0, 14)),
+        ("10.1.2-alpha+build.5", (10, 1, 2)),
+        ("unknown", None),
+        ("", None),
+        ("3.4", None),
+        ("8.0.0.1", None),
+        ("v8.0.0", None),
+        (" 8.0.0", None),
+        ("8.x.0", None),
+        ("\u0668.0.0", None),  # an Arabic-Indic digit: not what Go's strconv.Atoi reads
+    ],
+)
+def test_parse_server_version_is_mongorestores(text: str, parsed: tuple[int, int, int] | None) -> None:
+    assert parse_server_version(text) == parsed
+
+
+def test_timeseries_from_8_3_is_read_from_x_with_raw_data(tmp_path: Path) -> None:
+    """From 8.3 a timeseries X's data is X's (no system.buckets.X), read with rawData (§5.4)."""
+    seen: list[dict[str, Any]] = []
+
+    def respond(request: Any) -> bool:
+        name = request.command_name
+        if name in ("buildInfo", "buildinfo"):
+            return bool(request.ok(version="8.3.0", versionArray=[8, 3, 0, 0]))
+        if name == "find":
+            seen.append(dict(request.doc))
+            if request.doc["find"] == "weather":
+                return bool(request.ok(cursor={"id": 0, "ns": "tsdb.weather", "firstBatch": BUCKETS}))
+        return handler(request)
+
+    server = serve(respond)
+    target = tmp_path / "t.archive"
+    try:
+        result = dump(target, uri=server.uri + "/?directConnection=true", timeout=5)
+    finally:
+        server.stop()
+    assert result.server_version == "8.3.0"
+    with mongoarchive.open(target) as archive:
+        assert archive.collections[0].collection == "weather" and archive.collections[0].type == "timeseries"
+        docs: dict[str, list[bytes]] = {}
+        for ns, raw in archive.documents():
+            docs.setdefault(f"{ns.db}.{ns.collection}", []).append(bytes(raw))
+    assert docs["tsdb.weather"] == [bson.encode(b) for b in BUCKETS]
+    assert "tsdb.system.buckets.weather" not in docs
+    finds = {(d["$db"], d["find"]): d.get("rawData") for d in seen}
+    assert ("tsdb", "system.buckets.weather") not in finds
+    assert finds[("tsdb", "weather")] is True and finds[("tsdb", "docs")] is True
+    # Not in admin: the backup role lacks the rawData privilege there (mongo-tools).
+    assert finds[("admin", "system.users")] is None
