@@ -5,7 +5,9 @@ SecantusDB is a test dependency only: it runs as ``secantusd-py`` in a child
 process on 127.0.0.1 with a free port and a temporary storage directory, and
 is stopped by its PID.  Known gaps against mongod (no text/hashed indexes,
 timeseries listed as plain collections, empty admin.system.roles, no
-credentials in admin.system.users) are covered with mockupdb instead.
+credentials in admin.system.users, no admin database in listDatabases, no
+authSchemaVersion parameter, always version 8.2.11) are covered with mockupdb
+instead (tests/test_dump_mock.py).
 """
 
 from __future__ import annotations
