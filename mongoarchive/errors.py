@@ -12,7 +12,11 @@
     ├── MetadataError           a metadata string is not valid Extended JSON (§3.2)
     ├── DocumentError           a document given to the writer is not valid BSON
     ├── ArchiveIOError          the operating system could not read or write
-    └── UsageError              the API was used in the wrong order or state
+    ├── UsageError              the API was used in the wrong order or state
+    └── DumpError               reading a live server failed; no archive is kept
+        ├── ServerConnectionError   the server cannot be reached, or was lost
+        ├── AuthenticationError     the server refused the credentials
+        └── OplogOverflowError      the oplog rolled over during the dump (§5.1)
 
 Each error carries ``offset`` (byte offset in the uncompressed stream, or None),
 ``namespace`` ("db.collection", or None), ``code`` (a short stable identifier
@@ -24,14 +28,18 @@ from __future__ import annotations
 __all__ = [
     "ArchiveError",
     "ArchiveIOError",
+    "AuthenticationError",
     "ChecksumError",
     "DocumentError",
+    "DumpError",
     "FramingError",
     "HeaderError",
     "MetadataError",
     "MongoArchiveError",
     "NamespaceError",
     "NotAnArchiveError",
+    "OplogOverflowError",
+    "ServerConnectionError",
     "TrailingDataError",
     "TruncatedError",
     "UsageError",
@@ -154,3 +162,27 @@ class UsageError(MongoArchiveError):
     """The API was called in a state that does not allow it (e.g. write after close)."""
 
     default_code = "usage"
+
+
+class DumpError(MongoArchiveError):
+    """Reading the server failed: the dump is incomplete and no archive is kept."""
+
+    default_code = "dump-failed"
+
+
+class ServerConnectionError(DumpError):
+    """The server cannot be reached, or the connection was lost during the dump."""
+
+    default_code = "connection-failed"
+
+
+class AuthenticationError(DumpError):
+    """The server refused the credentials."""
+
+    default_code = "auth-failed"
+
+
+class OplogOverflowError(DumpError):
+    """The oplog rolled over during the dump: entries needed for point in time are gone (§5.1)."""
+
+    default_code = "oplog-overflow"

@@ -90,6 +90,13 @@ def seed(client: MongoClient[Any]) -> None:
     s.create_index([("$**", 1)], name="wild")
     s.create_index("b", name="b_fr", collation={"locale": "fr", "strength": 1})
     a.command("create", "small_view", viewOn="many", pipeline=[{"$match": {"v": 3}}, {"$project": {"s": 1}}])
+    a.create_collection("capped", capped=True, size=4096, max=5)
+    a.capped.insert_many([{"_id": i, "c": "capped"} for i in range(8)])
+    # SecantusDB lists a timeseries collection as a plain collection holding its documents.
+    client.gamma.create_collection("weather", timeseries={"timeField": "t", "metaField": "m"})
+    client.gamma.weather.insert_many(
+        [{"t": datetime.datetime(2024, 1, 1, 0, i), "m": {"dev": i % 2}, "v": i} for i in range(6)]
+    )
     b = client.beta
     for name in ("one", "two", "skip_a", "skip_b", "keep"):
         b[name].insert_many([{"_id": i, "c": name} for i in range(20)])

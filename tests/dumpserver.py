@@ -1,10 +1,13 @@
-"""Start and stop a SecantusDB test server (a MongoDB wire-protocol server) for the dump tests.
+"""Start and stop a SecantusDB test server (a MongoDB wire-protocol server) for the dump tests,
+and find the official mongo-tools to compare with.
 
 SecantusDB is a test dependency only: it runs as ``secantusd-py`` in a child
 process on 127.0.0.1 with a free port and a temporary storage directory, and
 is stopped by its PID.  Known gaps against mongod (no text/hashed indexes,
 timeseries listed as plain collections, empty admin.system.roles, no
-credentials in admin.system.users) are covered with mockupdb instead.
+credentials in admin.system.users, no admin database in listDatabases, no
+authSchemaVersion parameter, always version 8.2.11) are covered with mockupdb
+instead (tests/test_dump_mock.py).
 """
 
 from __future__ import annotations
@@ -18,9 +21,23 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from paths import REPO_ROOT
 from pymongo import MongoClient
 
-__all__ = ["SecantusServer", "free_port", "secantusd_path"]
+__all__ = ["RELEASES", "SecantusServer", "free_port", "oracle_tool", "secantusd_path"]
+
+#: The official mongo-tools releases (../shared/oracle/README.md); absent on a user's machine.
+ORACLE = REPO_ROOT.parent / "shared" / "oracle"
+RELEASES = ("100.6.1", "100.18.0")
+
+
+def oracle_tool(release: str, tool: str) -> Path:
+    """The official ``tool`` (mongodump, mongorestore...) of ``release``; skips the test when absent."""
+    path = ORACLE / release / tool
+    if not path.is_file():
+        pytest.skip(f"the official {tool} {release} is not at {path}")
+    return path
 
 
 def free_port() -> int:

@@ -4,9 +4,11 @@ The session's server holds: alpha.types (every BSON type, _ids of nine types),
 alpha.big (> 16 MiB: three 1 MiB documents and one of ~16 MiB), alpha.many
 (3000 small documents), alpha.empty, alpha.shaped (validator, collation, and
 compound/unique/TTL/partial/sparse/2dsphere/wildcard/collation indexes),
-the view alpha.small_view, beta.{one,two,skip_a,skip_b,keep}, and users in
-admin, alpha and beta.  Every archive is read back with our reader and
-compared with what the server itself returns.
+the view alpha.small_view, the capped alpha.capped, gamma.weather (timeseries,
+listed by SecantusDB as a plain collection), beta.{one,two,skip_a,skip_b,keep},
+and users in admin, alpha and beta (SecantusDB lists no admin database).
+Every archive is read back with our reader and compared with what the server
+itself returns.
 """
 
 from __future__ import annotations
@@ -87,10 +89,26 @@ def test_full_dump_documents_are_the_servers_bytes(
     big = docs[("alpha", "big")]
     assert len(big) == 4 and sum(map(len, big)) > 16 * 1024 * 1024
     assert max(map(len, big)) > 15 * 1024 * 1024
-    assert docs[("admin", "system.users")] == server_docs(raw_client, "admin", "system.users")
     names = {(e.db, e.collection) for e in entries}
     assert not any(db in ("local", "config") for db, _ in names)
     assert ("alpha", "empty") in names and ("alpha", "empty") not in docs
+
+
+def test_full_dump_lists_what_listcollections_lists(
+    full_dump: Path, raw_client: MongoClient[RawBSONDocument]
+) -> None:
+    """The namespaces are the listed ones, nothing probed: SecantusDB lists no admin database,
+    so, as with mongodump, no admin.system.* namespace is dumped."""
+    _, entries, _ = read_archive(full_dump)
+    listed = {
+        (db, info["name"])
+        for db in raw_client.list_database_names()
+        if db not in ("local", "config")
+        for info in raw_client[db].list_collections()
+    }
+    assert "admin" not in raw_client.list_database_names()
+    assert [(e.db, e.collection) for e in entries if e.db == "admin"] == []
+    assert {(e.db, e.collection) for e in entries} == listed
 
 
 def test_full_dump_header_and_prelude(full_dump: Path, raw_client: MongoClient[RawBSONDocument]) -> None:
@@ -101,7 +119,6 @@ def test_full_dump_header_and_prelude(full_dump: Path, raw_client: MongoClient[R
     types = {(e.db, e.collection): e.type for e in entries}
     assert types[("alpha", "small_view")] == "view"
     assert types[("alpha", "types")] == "collection"
-    assert ("admin", "system.users") in types and ("admin", "system.version") in types
     assert all(e.size == 0 for e in entries)
 
 
@@ -232,28 +249,22 @@ def test_views_as_collections(
 ) -> None:
     dump(archive_path, uri=dump_server.uri, db="alpha", views_as_collections=True)
     _, entries, docs = read_archive(archive_path)
-    assert [(e.db, e.collection, e.type) for e in entries] == [("alpha", "small_view", "collection")]
+    # mongodump keeps the type "view" and drops viewOn/pipeline (prepare.go NewIntentFromOptions).
+    assert [(e.db, e.collection, e.type) for e in entries] == [("alpha", "small_view", "view")]
     meta = json_util.loads(entries[0].metadata)
-    assert "viewOn" not in meta.get("options", {}) and meta["indexes"] == []
+    assert "viewOn" not in meta.get("options", {}) and meta["indexes"] == [] and meta["type"] == "view"
     assert docs[("alpha", "small_view")] == server_docs(raw_client, "alpha", "small_view")
     assert len(docs[("alpha", "small_view")]) > 0
 
 
-def test_dump_db_users_and_roles(
-    dump_server: SecantusServer, archive_path: Path, raw_client: MongoClient[RawBSONDocument]
+def test_dump_db_users_and_roles_needs_an_auth_schema_version(
+    dump_server: SecantusServer, archive_path: Path
 ) -> None:
-    dump(archive_path, uri=dump_server.uri, db="beta", dump_db_users_and_roles=True)
-    _, entries, docs = read_archive(archive_path)
-    special = [(e.collection, e.metadata, e.type) for e in entries if e.collection.startswith("$admin")]
-    assert special == [
-        ("$admin.system.users", "", ""),
-        ("$admin.system.roles", "", ""),
-        ("$admin.system.version", "", ""),
-    ]
-    users = docs[("beta", "$admin.system.users")]
-    assert users == server_docs(raw_client, "admin", "system.users", {"db": "beta"})
-    assert [bson.decode(u)["user"] for u in users] == ["beta_user"]
-    assert docs[("beta", "$admin.system.version")] == server_docs(raw_client, "admin", "system.version")
+    """SecantusDB reports no authSchemaVersion: mongodump refuses, and so do we (common/auth)."""
+    with pytest.raises(DumpError, match="auth schema version") as exc:
+        dump(archive_path, uri=dump_server.uri, db="beta", dump_db_users_and_roles=True)
+    assert exc.value.code == "auth-schema"
+    assert no_archive_left(archive_path)
 
 
 @pytest.mark.parametrize(

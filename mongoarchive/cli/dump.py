@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..dump import DumpOptions, DumpResult, dump
+from ._common import is_terminal, quiet
 
 NAME = "dump"
 HELP = "dump a live MongoDB deployment into an archive (as mongodump --archive)"
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sel = parser.add_argument_group("selection")
     sel.add_argument("-d", "--db", help="dump only this database")
     sel.add_argument("-c", "--collection", help="dump only this collection (needs --db)")
+    # -q is mongodump's --query here; "mongoarchive -q dump" (before the verb) still means quiet.
     sel.add_argument("-q", "--query", help="filter as Extended JSON (needs --collection)")
     sel.add_argument("--queryFile", dest="query_file", help="file holding the --query filter")
     sel.add_argument(
@@ -94,7 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="collections dumped in parallel (default 4)",
     )
-    out.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    # SUPPRESS: when absent, the global -q/--quiet count given before the verb is kept.
+    out.add_argument(
+        "--quiet",
+        dest="quiet",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="no progress and no summary (as -q before the verb)",
+    )
 
 
 class _Progress:
@@ -186,9 +195,9 @@ def run(args: argparse.Namespace) -> int:
         gzip=args.gzip,
     )
     started = time.monotonic()
-    show = not args.quiet and sys.stderr.isatty()
-    with _Progress(show) as progress:
+    silent = quiet(args)
+    with _Progress(not silent and is_terminal(sys.stderr)) as progress:
         result = dump(args.archive, options, progress=progress)
-    if not args.quiet:
+    if not silent:
         print(render_summary(result, time.monotonic() - started), file=sys.stderr)
     return 0
