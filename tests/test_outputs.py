@@ -135,7 +135,7 @@ def test_dev_fd_path_is_written_through() -> None:
 def test_directory_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "d"
     folder.mkdir()
-    with pytest.raises(ArchiveIOError, match="refusing to replace .*: it is a directory") as info:
+    with pytest.raises(ArchiveIOError, match=r"refusing to replace .*: it is a directory") as info:
         write_archive(folder)
     assert info.value.hint
     assert folder.is_dir() and list(folder.iterdir()) == []
@@ -276,3 +276,29 @@ def test_file_and_directory_are_synced_before_and_after_the_rename(
     monkeypatch.setattr(os, "replace", replace)
     write_archive(tmp_path / "a.archive")
     assert events == ["fsync-file", "rename", "fsync-dir"]
+
+
+# -- item: the installed package is typed, in every install mode -----------------
+def test_user_script_type_checks_against_the_installed_package(tmp_path: Path) -> None:
+    """mypy --strict finds mongoarchive and its py.typed from outside the repository.
+
+    The test environment is an editable install (``pip install -e .``): an
+    import-hook editable install is invisible to mypy, a path entry is not.
+    """
+    script = tmp_path / "user.py"
+    script.write_text(
+        "import mongoarchive\n\n\n"
+        "def first_collection(path: str) -> str:\n"
+        "    with mongoarchive.open(path) as archive:\n"
+        "        return archive.collections[0].collection\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "py.typed" not in done.stdout and "Cannot find implementation" not in done.stdout, done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
