@@ -49,6 +49,7 @@ from pymongo.errors import (
 
 from . import __version__
 from . import open as open_archive
+from ._sink import validate_target
 from .errors import MongoArchiveError, UsageError
 from .nsfilter import NamespaceFilter
 from .writer import ArchiveWriter, NamespaceWriter, uses_buckets
@@ -848,6 +849,8 @@ def dump(
     elif fields:
         options = dataclasses.replace(options, **fields)
     _validate(options)
+    # A bad output path fails here, before the server is contacted.
+    validate_target(_archive_target(archive, options.gzip))
     dumper = _Dumper(options, progress)
     try:
         return _run(dumper, archive)

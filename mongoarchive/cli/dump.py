@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..dump import DumpOptions, DumpResult, dump
+from ._common import quiet, refuse_binary_terminal
 
 NAME = "dump"
 HELP = "dump a live MongoDB deployment into an archive (as mongodump --archive)"
@@ -94,7 +95,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="collections dumped in parallel (default 4)",
     )
-    out.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
 
 class _Progress:
@@ -162,6 +162,8 @@ def render_summary(result: DumpResult, seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.archive == "-":
+        refuse_binary_terminal("redirect or pass --archive=FILE")
     options = DumpOptions(
         uri=args.uri,
         host=args.host,
@@ -186,9 +188,11 @@ def run(args: argparse.Namespace) -> int:
         gzip=args.gzip,
     )
     started = time.monotonic()
-    show = not args.quiet and sys.stderr.isatty()
+    # --quiet (before or after the verb; -q after it is --query, as in mongodump): no progress, no summary.
+    be_quiet = quiet(args)
+    show = not be_quiet and sys.stderr.isatty()
     with _Progress(show) as progress:
         result = dump(args.archive, options, progress=progress)
-    if not args.quiet:
+    if not be_quiet:
         print(render_summary(result, time.monotonic() - started), file=sys.stderr)
     return 0
