@@ -9,8 +9,11 @@ killed writer.
 from __future__ import annotations
 
 import io
+import json
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import stat
@@ -23,8 +26,13 @@ from pathlib import Path
 import pytest
 
 import mongoarchive
+from mongoarchive.cli import main
 from mongoarchive.errors import ArchiveIOError
 from mongoarchive.salvage import salvage
+
+pytest_plugins = ["conftest_dump"]
+
+from dumpserver import SecantusServer, free_port  # noqa: E402
 
 PARTIAL = re.compile(r"\.(?P<base>.+)\.mongoarchive-partial\.(?P<pid>\d+)\.[0-9a-f]{8}")
 
@@ -302,3 +310,389 @@ def test_user_script_type_checks_against_the_installed_package(tmp_path: Path) -
     )
     assert "py.typed" not in done.stdout and "Cannot find implementation" not in done.stdout, done.stdout
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- the command line ----------------------------------------------------------
+def cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    """``python -m mongoarchive ARGS`` in a child process (stdout and stderr captured unless given)."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "mongoarchive", *args], check=False, timeout=300, **kwargs
+    )
+
+
+def shell(command: str, cwd: Path) -> tuple[int, str, str]:
+    """Run ``command`` in bash; returns (exit status of its first command, stdout, stderr)."""
+    done = subprocess.run(
+        ["bash", "-c", f'{command}; echo "${{PIPESTATUS[0]}}" > status'],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    return int((cwd / "status").read_text()), done.stdout, done.stderr
+
+
+def one_error_line(stderr: bytes | str) -> str:
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].startswith("mongoarchive: error: "), text
+    assert "Traceback" not in text and "internal error" not in text
+    return lines[0]
+
+
+NAMESPACES = 1500  # text output of many kilobytes: more than a pipe holds
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid archive of NAMESPACES namespaces (-v prints a line for each)."""
+    path = tmp_path_factory.mktemp("many") / "many.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.0") as out:
+        writers = [out.add_collection("db", f"c{i:04d}") for i in range(NAMESPACES)]
+        for i, w in enumerate(writers):
+            w.write({"_id": i})
+    return path
+
+
+@pytest.fixture(scope="module")
+def damaged(many: Path) -> Path:
+    """``many`` cut short: its last namespaces are truncated (check and salvage exit 1)."""
+    path = many.with_name("damaged.archive")
+    path.write_bytes(many.read_bytes()[:-40])
+    return path
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.archive"
+    write_archive(path)
+    return path
+
+
+# -- item: a closed stdout stops the printing, never the verdict or the report ---
+@pytest.mark.parametrize("reader", ["head -1", "true"])
+def test_check_verdict_survives_a_closed_stdout(damaged: Path, tmp_path: Path, reader: str) -> None:
+    status, out, err = shell(f"{sys.executable} -m mongoarchive check -v {damaged} | {reader}", tmp_path)
+    assert status == 1, err
+    assert err == ""
+    assert out.count("\n") == (1 if reader == "head -1" else 0)
+
+
+def test_check_json_verdict_survives_a_closed_stdout(damaged: Path, tmp_path: Path) -> None:
+    files = " ".join([str(damaged)] * 40)  # a JSON report of many kilobytes
+    status, out, err = shell(f"{sys.executable} -m mongoarchive check --format json {files} | true", tmp_path)
+    assert (status, out, err) == (1, "", "")
+
+
+@pytest.mark.parametrize("reader", ["head -1", "true"])
+def test_salvage_writes_its_report_file_when_stdout_closes(
+    damaged: Path, tmp_path: Path, reader: str
+) -> None:
+    out_path, report = tmp_path / "out.archive", tmp_path / "report.json"
+    status, _, err = shell(
+        f"{sys.executable} -m mongoarchive salvage {damaged} {out_path} --report {report} | {reader}",
+        tmp_path,
+    )
+    assert status == 1, err
+    assert err == ""
+    assert json.loads(report.read_text())["totals"]["namespaces"] == NAMESPACES
+    assert cli("check", str(out_path)).returncode == 0
+
+
+def test_inspect_and_cat_exit_quietly_when_stdout_closes(many: Path, tmp_path: Path) -> None:
+    for verb in ("inspect", "cat"):
+        status, out, err = shell(f"{sys.executable} -m mongoarchive {verb} {many} | head -1", tmp_path)
+        assert (status, err) == (0, ""), verb
+        assert out.count("\n") == 1
+
+
+def test_cat_of_a_damaged_archive_still_fails_when_stdout_closes(damaged: Path, tmp_path: Path) -> None:
+    status, _, err = shell(f"{sys.executable} -m mongoarchive cat {damaged} | head -1", tmp_path)
+    assert status == 1
+    assert "truncated" in one_error_line(err) or "ends" in err
+
+
+def test_an_archive_on_a_closed_stdout_is_an_output_error(damaged: Path, tmp_path: Path) -> None:
+    """For archive bytes a closed pipe is not quiet: the reader holds a cut archive."""
+    status, _, err = shell(f"{sys.executable} -m mongoarchive salvage {damaged} - | head -c 100", tmp_path)
+    assert status == 2
+    assert "cannot write to stdout" in one_error_line(err)
+
+
+# -- item: output errors are ArchiveIOError, exit 2, and leave nothing behind -----
+NO_SPACE = "mongoarchive: error: cannot write to stdout: No space left on device; hint: "
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect"],
+        ["inspect", "--format", "json"],
+        ["check"],
+        ["check", "--format", "json"],
+        ["cat"],
+        ["cat", "--bson"],
+    ],
+)
+def test_a_full_stdout_is_an_output_error(small: Path, args: list[str]) -> None:
+    with open("/dev/full", "wb") as full:
+        done = cli(*args, str(small), stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith(NO_SPACE)
+
+
+def test_a_full_stdout_fails_a_damaged_check_with_exit_2(damaged: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        done = cli("check", str(damaged), stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith(NO_SPACE)
+
+
+def test_salvage_with_a_full_stdout_writes_nothing(damaged: Path, tmp_path: Path) -> None:
+    out_path, report = tmp_path / "out.archive", tmp_path / "r.json"
+    with open("/dev/full", "wb") as full:
+        done = cli(
+            "salvage",
+            str(damaged),
+            str(out_path),
+            "--report",
+            str(report),
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith(NO_SPACE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_salvage_archive_to_a_full_stdout(damaged: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        done = cli("salvage", str(damaged), "-", stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith(NO_SPACE)
+
+
+@pytest.mark.parametrize("where", ["missing/r.json", "folder"])
+def test_salvage_with_an_unwritable_report_writes_nothing(damaged: Path, tmp_path: Path, where: str) -> None:
+    (tmp_path / "folder").mkdir()
+    out_path = tmp_path / "out.archive"
+    done = cli("salvage", str(damaged), str(out_path), "--report", str(tmp_path / where))
+    assert done.returncode == 2
+    assert str(tmp_path / where) in one_error_line(done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_salvage_refuses_an_unwritable_output_before_reading(tmp_path: Path) -> None:
+    done = cli("salvage", str(tmp_path / "no-such-input"), str(tmp_path / "missing" / "out.archive"))
+    assert done.returncode == 2
+    assert "missing" in one_error_line(done.stderr)
+
+
+# -- item: no binary data on a terminal ------------------------------------------
+def on_terminal(*args: str) -> tuple[int, bytes, str]:
+    """Run the CLI with stdout on a pseudo-terminal: (status, what reached the terminal, stderr)."""
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mongoarchive", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=300,
+        )
+        os.close(slave)
+        slave = -1
+        shown = b""
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    return done.returncode, shown, done.stderr.decode()
+
+
+REFUSAL = "mongoarchive: error: refusing to write binary data to a terminal; hint: "
+
+
+def test_cat_bson_refuses_a_terminal(small: Path) -> None:
+    status, shown, err = on_terminal("cat", "--bson", str(small))
+    assert status == 2 and shown == b""
+    assert one_error_line(err).startswith(REFUSAL)
+
+
+def test_cat_bson_refuses_before_reading(tmp_path: Path) -> None:
+    status, _, err = on_terminal("cat", "--bson", str(tmp_path / "does-not-exist"))
+    assert status == 2 and one_error_line(err).startswith(REFUSAL)
+
+
+def test_cat_json_on_a_terminal_is_fine(small: Path) -> None:
+    status, shown, err = on_terminal("cat", str(small))
+    assert (status, err) == (0, "")
+    assert shown.count(b'"_id"') == 3
+
+
+def test_salvage_to_stdout_refuses_a_terminal_before_reading(tmp_path: Path) -> None:
+    status, shown, err = on_terminal("salvage", str(tmp_path / "does-not-exist"), "-")
+    assert status == 2 and shown == b""
+    assert one_error_line(err).startswith(REFUSAL)
+
+
+def test_dump_refuses_a_terminal_before_connecting() -> None:
+    # Nothing listens on this port: a connection attempt would be a different error (exit 1).
+    uri = f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=60000"
+    status, shown, err = on_terminal("dump", "--uri", uri)
+    assert status == 2 and shown == b""
+    line = one_error_line(err)
+    assert line == REFUSAL + "redirect or pass --archive=FILE"
+
+
+# -- item: --archive=FILE as in mongorestore; --ns that matches nothing ------------
+@pytest.mark.parametrize("verb", ["inspect", "check", "cat"])
+def test_archive_option_is_the_positional_file(
+    capsys: pytest.CaptureFixture[str], small: Path, verb: str
+) -> None:
+    expected = main([verb, str(small)]), capsys.readouterr()
+    assert (main([verb, f"--archive={small}"]), capsys.readouterr()) == expected
+    assert (main([verb, "--archive", str(small)]), capsys.readouterr()) == expected
+    assert expected[0] == 0 and expected[1].out
+
+
+def test_archive_option_and_file_together_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str], small: Path
+) -> None:
+    assert main(["inspect", str(small), f"--archive={small}"]) == 2
+    assert "one archive at a time" in capsys.readouterr().err
+    assert main(["check", str(small), f"--archive={small}"]) == 0  # check takes several files
+    assert main(["cat"]) == 2
+    assert "no archive given" in capsys.readouterr().err
+
+
+def test_salvage_archive_option(damaged: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_path = tmp_path / "out.archive"
+    assert main(["salvage", f"--archive={damaged}", str(out_path)]) == 1
+    assert main(["check", str(out_path)]) == 0
+    capsys.readouterr()
+    assert main(["salvage", f"--archive={damaged}", str(damaged), str(out_path)]) == 2
+    assert "IN is given twice" in capsys.readouterr().err
+
+
+def test_cat_pattern_that_matches_nothing_fails_after_the_output(
+    capsys: pytest.CaptureFixture[str], small: Path
+) -> None:
+    status = main(["cat", str(small), "--ns", "db.coll", "--ns", "nothing.here", "--ns", "no.*"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out.count('"_id"') == 3  # the matching namespace is still written
+    line = one_error_line(err)
+    assert "'nothing.here'" in line and "'no.*'" in line and "'db.coll'" not in line
+    assert main(["cat", str(small), "--ns", "nothing.here", "--limit", "0"]) == 1
+    assert main(["cat", str(small), "--ns", "db.*", "--nsExclude", "db.coll"]) == 0  # matched, then excluded
+
+
+# -- item: global -q before the verb --------------------------------------------
+@pytest.mark.parametrize("verb", ["inspect", "check", "cat", "salvage"])
+def test_global_quiet_before_and_after_every_verb(
+    capsys: pytest.CaptureFixture[str], small: Path, tmp_path: Path, verb: str
+) -> None:
+    extra = [str(tmp_path / "out.archive"), "--force"] if verb == "salvage" else []
+    for argv in (["-q", verb, str(small), *extra], [verb, str(small), *extra, "--quiet"]):
+        status = main(argv)
+        out, err = capsys.readouterr()
+        assert status == 0, argv
+        if verb in ("check", "salvage"):
+            assert out == "", argv  # only failures are printed
+        assert err == ""
+
+
+# -- dump: the same outputs from a live server -------------------------------------
+def dump_args(server: SecantusServer, *more: str) -> list[str]:
+    return ["dump", "--uri", server.uri, "--db", "beta", "--collection", "one", *more]
+
+
+def test_dump_global_quiet_before_the_verb(
+    dump_server: SecantusServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "a.archive"
+    assert main(dump_args(dump_server, f"--archive={target}")) == 0
+    assert "done: 1 namespaces" in capsys.readouterr().err  # the summary, without -q
+    for argv in (
+        ["-q", *dump_args(dump_server, f"--archive={target}")],
+        dump_args(dump_server, f"--archive={target}", "--quiet"),
+    ):
+        assert main(argv) == 0
+        assert capsys.readouterr() == ("", ""), argv
+
+
+def test_dump_q_after_the_verb_is_the_query(
+    dump_server: SecantusServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "a.archive"
+    assert main(dump_args(dump_server, f"--archive={target}", "-q", '{"_id": {"$lt": 5}}')) == 0
+    assert "done: 1 namespaces, 5 documents" in capsys.readouterr().err
+    with mongoarchive.open(target) as archive:
+        assert sum(1 for _ in archive.documents()) == 5
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_dump_archive_mode_follows_umask(
+    dump_server: SecantusServer, tmp_path: Path, umask: None, mask: int, mode: int
+) -> None:
+    os.umask(mask)
+    target = tmp_path / "a.archive"
+    assert main([*dump_args(dump_server, f"--archive={target}"), "--quiet"]) == 0
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_dump_to_a_full_stdout(dump_server: SecantusServer) -> None:
+    with open("/dev/full", "wb") as full:
+        done = cli(*dump_args(dump_server), stdout=full)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith(NO_SPACE)
+
+
+def test_dump_into_a_fifo_and_a_device_node(dump_server: SecantusServer, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        done = cli(*dump_args(dump_server, f"--archive={fifo}", "--quiet"))
+        got, _ = reader.communicate(timeout=60)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    (tmp_path / "got.archive").write_bytes(got)
+    assert main(["check", "-q", str(tmp_path / "got.archive")]) == 0
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating device nodes needs root")
+    assert cli(*dump_args(dump_server, f"--archive={node}", "--quiet")).returncode == 0
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+def test_dump_refuses_a_bad_output_before_connecting(tmp_path: Path) -> None:
+    uri = f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=60000"
+    done = cli("dump", "--uri", uri, f"--archive={tmp_path / 'missing' / 'a.archive'}")
+    assert done.returncode == 2
+    assert "cannot create" in one_error_line(done.stderr)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "sock"))
+        done = cli("dump", "--uri", uri, f"--archive={tmp_path / 'sock'}")
+    assert done.returncode == 2
+    assert "it is a socket" in one_error_line(done.stderr)
