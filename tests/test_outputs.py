@@ -696,3 +696,19 @@ def test_dump_refuses_a_bad_output_before_connecting(tmp_path: Path) -> None:
         done = cli("dump", "--uri", uri, f"--archive={tmp_path / 'sock'}")
     assert done.returncode == 2
     assert "it is a socket" in one_error_line(done.stderr)
+
+
+def test_library_salvage_refuses_a_bad_output_before_reading(tmp_path: Path) -> None:
+    class Unreadable(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf: object) -> int:
+            raise AssertionError("the input was read")
+
+    with pytest.raises(ArchiveIOError, match="cannot create"):
+        salvage(Unreadable(), tmp_path / "missing" / "out.archive")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(ArchiveIOError, match="it is a directory"):
+        salvage(Unreadable(), folder)
