@@ -8,6 +8,7 @@ killed writer.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -66,6 +67,24 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if PARTIAL.fullmatch(p.name))
 
 
+@contextlib.contextmanager
+def fifo_reader(fifo: Path) -> Iterator[Path]:
+    """A ``cat FIFO > FILE`` running for the block; yields FILE, complete once the block ends.
+
+    The copy goes to a file, not to a pipe of ours: a pipe nobody reads would
+    fill up and stop the writer.
+    """
+    got = fifo.with_name(fifo.name + ".got")
+    with open(got, "wb") as sink:
+        reader = subprocess.Popen(["cat", str(fifo)], stdout=sink)
+        try:
+            yield got
+            reader.wait(timeout=60)
+        finally:
+            reader.kill()
+            reader.wait()
+
+
 # -- item: file modes ----------------------------------------------------------
 @pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_new_archive_mode_follows_umask(tmp_path: Path, umask: None, mask: int, mode: int) -> None:
@@ -101,14 +120,9 @@ def test_salvaged_archive_mode_follows_umask(tmp_path: Path, umask: None, mask: 
 def test_fifo_is_written_through(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
-    try:
+    with fifo_reader(fifo) as got:
         write_archive(fifo)
-        got, _ = reader.communicate(timeout=60)
-    finally:
-        reader.kill()
-        reader.wait()
-    assert got == archive_bytes()
+    assert got.read_bytes() == archive_bytes()
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert leftovers(tmp_path) == []
 
@@ -196,14 +210,9 @@ def test_symlink_to_fifo_is_written_through(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     link = tmp_path / "link"
     link.symlink_to(fifo)
-    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
-    try:
+    with fifo_reader(fifo) as got:
         write_archive(link)
-        got, _ = reader.communicate(timeout=60)
-    finally:
-        reader.kill()
-        reader.wait()
-    assert got == archive_bytes()
+    assert got.read_bytes() == archive_bytes()
     assert link.is_symlink() and stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
@@ -666,17 +675,11 @@ def test_dump_to_a_full_stdout(dump_server: SecantusServer) -> None:
 def test_dump_into_a_fifo_and_a_device_node(dump_server: SecantusServer, tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
-    try:
+    with fifo_reader(fifo) as got:
         done = cli(*dump_args(dump_server, f"--archive={fifo}", "--quiet"))
-        got, _ = reader.communicate(timeout=60)
-    finally:
-        reader.kill()
-        reader.wait()
     assert done.returncode == 0, done.stderr
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
-    (tmp_path / "got.archive").write_bytes(got)
-    assert main(["check", "-q", str(tmp_path / "got.archive")]) == 0
+    assert main(["check", "-q", str(got)]) == 0
     node = tmp_path / "null"
     try:
         os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
@@ -712,3 +715,19 @@ def test_library_salvage_refuses_a_bad_output_before_reading(tmp_path: Path) -> 
     folder.mkdir()
     with pytest.raises(ArchiveIOError, match="it is a directory"):
         salvage(Unreadable(), folder)
+
+
+def test_salvage_into_a_fifo(damaged: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with fifo_reader(fifo) as got:
+        done = cli("salvage", str(damaged), str(fifo), "--force", "-q")
+    assert done.returncode == 1, done.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert cli("check", "-q", str(got)).returncode == 0
+
+
+def test_inspect_table_on_a_terminal(small: Path) -> None:
+    status, shown, err = on_terminal("inspect", str(small))
+    assert (status, err) == (0, "")
+    assert b"db.coll" in shown
