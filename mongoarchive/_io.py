@@ -1,4 +1,4 @@
-"""Byte sources and sinks: paths, binary file objects, "-" (stdin/stdout), gzip.
+"""Byte sources: paths, binary file objects, "-" (stdin), gzip; sinks live in ``_sink``.
 
 Nothing here seeks: a source is read front to back once, so pipes and stdin
 work (spec/archive.md §8).  gzip is sniffed from the first two bytes (1f 8b)
@@ -7,14 +7,13 @@ and decompressed with isal; sniffing keeps the bytes it looked at.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
 from typing import IO, Any, Protocol
 
-from isal import igzip, isal_zlib
+from isal import isal_zlib
 
+from ._sink import AtomicSink, open_sink
 from .errors import ArchiveIOError
 
 __all__ = ["GZIP_MAGIC", "Source", "AtomicSink", "open_sink", "open_source", "is_gzip"]
@@ -194,81 +193,3 @@ def open_source(src: PathLike | IO[bytes] | Any, *, gzip: bool | None = None) ->
 
 def is_gzip(head: bytes) -> bool:
     return head[:2] == GZIP_MAGIC
-
-
-class AtomicSink:
-    """A binary sink; for a path, bytes go to a temporary file renamed on commit.
-
-    If ``abort`` is called instead (an exception escaped the writer), the
-    temporary file is removed, so no complete-looking archive is left.
-    """
-
-    def __init__(self, dst: PathLike | IO[bytes] | Any, *, gzip: bool, level: int = 1) -> None:
-        self._path: str | None = None
-        self._tmp: str | None = None
-        self._close_raw = False
-        if isinstance(dst, str) and dst == "-":
-            raw: Any = sys.stdout.buffer
-            self.name = "<stdout>"
-        elif isinstance(dst, (str, os.PathLike)):
-            self._path = os.fspath(dst)
-            self.name = self._path
-            folder = os.path.dirname(os.path.abspath(self._path))
-            try:
-                fd, self._tmp = tempfile.mkstemp(
-                    prefix="." + os.path.basename(self._path) + ".", suffix=".partial", dir=folder
-                )
-                raw = os.fdopen(fd, "wb")
-            except OSError as exc:
-                raise ArchiveIOError(f"cannot create {self._path}: {exc}") from exc
-            self._close_raw = True
-        elif hasattr(dst, "write"):
-            raw = dst
-            self.name = str(getattr(dst, "name", "<stream>"))
-        else:
-            raise ArchiveIOError(f"cannot write to {type(dst).__name__}: need a path or a binary file")
-        self._raw = raw
-        self._out: Any = raw
-        if gzip:
-            # mtime=0 keeps the output deterministic.
-            gz = igzip.IGzipFile  # untyped in isal
-            self._out = gz(fileobj=raw, mode="wb", compresslevel=level, mtime=0)  # type: ignore[no-untyped-call]
-        self.gzip = gzip
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        try:
-            self._out.write(data)
-        except OSError as exc:
-            raise ArchiveIOError(f"cannot write {self.name}: {exc}") from exc
-
-    def commit(self) -> None:
-        """Flush and close; for a path, move the finished file into place."""
-        try:
-            if self.gzip:
-                self._out.close()
-            if self._close_raw:
-                self._raw.close()
-            else:
-                self._raw.flush()
-            if self._tmp is not None and self._path is not None:
-                os.replace(self._tmp, self._path)
-                self._tmp = None
-        except OSError as exc:
-            self.abort()
-            raise ArchiveIOError(f"cannot finish {self.name}: {exc}") from exc
-
-    def abort(self) -> None:
-        """Drop a partial file; on a stream, close what we opened and stop."""
-        try:
-            if self._close_raw:
-                self._raw.close()
-        except OSError:
-            pass
-        if self._tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-            self._tmp = None
-
-
-def open_sink(dst: PathLike | IO[bytes] | Any, *, gzip: bool) -> AtomicSink:
-    return AtomicSink(dst, gzip=gzip)

@@ -30,6 +30,7 @@ from ._dump_intents import Intent, plan_intents
 from ._dump_metadata import metadata_json
 from ._dump_oplog import check_oplog, oplog_collection, oplog_edge, oplog_start, validate_entry
 from ._dump_server import Server, connect, parse_server_version
+from ._sink import validate_target
 from .errors import (
     AuthenticationError,
     DumpError,
@@ -190,6 +191,8 @@ def dump(
         options = dataclasses.replace(options, **fields)
     _validate(options)
     query = _parse_query(options)
+    # A bad output path fails here, before the server is contacted.
+    validate_target(_archive_target(archive, options.gzip))
     server = Server(connect(options))
     try:
         return _run(server, options, query, progress, archive)

@@ -39,6 +39,7 @@ from ._rules import (
     recognise,
     timeseries_data_namespace,
 )
+from ._sink import validate_target
 from .errors import ArchiveError, MongoArchiveError, UsageError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 from .writer import ArchiveWriter, NamespaceWriter
@@ -811,6 +812,7 @@ def salvage(
     written as empty namespaces (their metadata survives).  Raises only
     MongoArchiveError: ArchiveIOError when a file cannot be read or written.
     """
+    validate_target(dst)  # a bad output path fails before the input is read
     source = open_source(src, gzip=gzip_in)
     out_name = (
         os.fspath(dst) if isinstance(dst, (str, os.PathLike)) else str(getattr(dst, "name", "<stream>"))

@@ -96,7 +96,8 @@ def test_namespace_patterns_and_limit(capsys: pytest.CaptureFixture[str]) -> Non
     )
     assert run(capsys, "cat", str(path), "--ns", "shop.*", "--limit", "2")[1] == expect(lambda ns: True, 2)
     assert run(capsys, "cat", str(path), "--limit", "0") == (0, "", "")
-    assert run(capsys, "cat", str(path), "--ns", "nomatch.*") == (0, "", "")
+    status, out, err = run(capsys, "cat", str(path), "--ns", "nomatch.*")
+    assert (status, out) == (1, "") and "'nomatch.*'" in err  # tar: "Not found in archive"
 
 
 def test_timeseries_pattern_selects_its_buckets(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ Each verb module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -20,6 +20,7 @@ from . import check as check_verb
 from . import dump as dump_verb
 from . import inspect as inspect_verb
 from . import salvage as salvage_verb
+from ._common import guard_stdout
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
@@ -33,7 +34,8 @@ VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb, salvag
 def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
     """--debug, -v/--verbose and -q/--quiet, before or after the verb.
 
-    A verb that defines one of these option strings itself keeps its own.
+    A verb that defines one of these option strings itself keeps it (``dump -q``
+    is mongodump's ``--query``); the flag's other spellings still work there.
     """
     taken = set(parser._option_string_actions)
     flags: list[tuple[tuple[str, ...], str, dict[str, object]]] = [
@@ -43,7 +45,7 @@ def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> N
     ]
     for names, dest, kwargs in flags:
         free = [n for n in names if n not in taken]
-        if len(free) != len(names):
+        if not free:
             continue
         value: object = default
         if default is None:
@@ -76,38 +78,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    # A reader of stdout that goes away stops the printing, not the verb: its status stands.
+    with guard_stdout():
+        return _run(args)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         status: int = args.run(args)
+        sys.stdout.flush()  # an output error still in the buffer is this verb's
         return status
     except (ArchiveIOError, UsageError) as exc:
         if args.debug:
             raise
-        print(f"mongoarchive: error: {exc}", file=sys.stderr)
+        _say(f"mongoarchive: error: {exc}")
         return EXIT_USAGE
     except MongoArchiveError as exc:
         if args.debug:
             raise
-        print(f"mongoarchive: error: {exc}", file=sys.stderr)
+        _say(f"mongoarchive: error: {exc}")
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
-        print("mongoarchive: interrupted", file=sys.stderr)
+        _say("mongoarchive: interrupted")
         return 130
-    except BrokenPipeError:
-        # The reader of our output went away (e.g. "| head"): not an error of ours.
-        # Point stdout at /dev/null so the interpreter's final flush stays quiet.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
-        return EXIT_OK
     except Exception as exc:  # never a traceback for the user unless --debug
         if args.debug:
             raise
-        print(
-            f"mongoarchive: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
-            file=sys.stderr,
-        )
+        _say(f"mongoarchive: internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return EXIT_USAGE
 
 

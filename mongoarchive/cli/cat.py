@@ -5,7 +5,8 @@ them, spec/archive.md §2).  ``--bson`` writes the documents' bytes back to
 back, the stream ``bsondump`` reads.  Extended JSON uses python-bsonjs when it
 is installed (see ``mongoarchive._extjson``).  Every CRC of the namespaces read
 is still checked; a damaged archive stops the output with an error (exit 1)
-after the documents before the damage.
+after the documents before the damage.  An ``--ns`` pattern that matches no
+namespace of the archive is an error too (exit 1), reported after the output.
 """
 
 from __future__ import annotations
@@ -16,10 +17,19 @@ from collections.abc import Callable
 
 from .. import open as open_archive
 from .._extjson import backend, converter
-from ..errors import UsageError
+from ..errors import MongoArchiveError, UsageError
 from ..model import Namespace
 from ..nsfilter import NamespaceFilter
-from ._common import add_ns_arguments, open_input, verbosity
+from ..reader import ArchiveReader
+from ._common import (
+    add_input_arguments,
+    add_ns_arguments,
+    error_line,
+    input_paths,
+    open_input,
+    refuse_binary_terminal,
+    verbosity,
+)
 
 NAME = "cat"
 HELP = "write the documents as Extended JSON lines or raw BSON"
@@ -28,7 +38,7 @@ _BATCH = 512
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="archive path, or - for standard input")
+    add_input_arguments(parser)
     add_ns_arguments(parser)
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="stop after N documents (in total)"
@@ -46,13 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bson:
+        refuse_binary_terminal("redirect the output to a file, or pipe it to bsondump")
+    (path,) = input_paths(args)
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 or more")
     select = NamespaceFilter(args.ns_include, args.ns_exclude)
     convert: Callable[[bytes], str] | None = None if args.bson else converter(args.json)
     out = sys.stdout.buffer
     limit = args.limit
-    with open_input(args.file, args, "reading") as handle, open_archive(handle) as archive:
+    with open_input(path, args, "reading") as handle, open_archive(handle) as archive:
         # A timeseries collection X keeps its data under system.buckets.X before 8.3 (§5.4):
         # a pattern naming X selects that data too.
         owners = {
@@ -70,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             return hit
 
         if limit == 0:
-            return 0
+            return _unmatched(args.ns_include, archive)
         count = 0
         raw_batch: list[bytes] = []
         text_batch: list[str] = []
@@ -101,4 +114,21 @@ def run(args: argparse.Namespace) -> int:
         if verbosity(args) > 0:
             how = "raw BSON" if convert is None else f"{args.json} Extended JSON via {backend()}"
             print(f"mongoarchive cat: {count} documents as {how}", file=sys.stderr)
-    return 0
+        return _unmatched(args.ns_include, archive)
+
+
+def _unmatched(patterns: list[str], archive: ArchiveReader) -> int:
+    """1 (with an error line) if an --ns pattern names no namespace of the archive, as tar's
+    "Not found in archive"; the prelude declares every namespace (§3.2), the body adds any other.
+    """
+    names = {str(c.namespace) for c in archive.collections} | {str(ns) for ns in archive.namespaces}
+    missing = [p for p in patterns if not any(NamespaceFilter([p])(n) for n in names)]
+    if not missing:
+        return 0
+    listed = ", ".join(repr(p) for p in missing)
+    error = MongoArchiveError(
+        f"--ns {listed}: not found in archive (no namespace matches)",
+        hint="'mongoarchive inspect FILE' lists the namespaces",
+    )
+    print(error_line(error), file=sys.stderr)
+    return 1

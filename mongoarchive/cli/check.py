@@ -14,7 +14,15 @@ from typing import Any
 
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
-from ._common import add_format_argument, error_line, open_input, quiet, verbosity
+from ._common import (
+    add_format_argument,
+    add_input_arguments,
+    error_line,
+    input_paths,
+    open_input,
+    quiet,
+    verbosity,
+)
 
 NAME = "check"
 HELP = "validate archives completely (framing, CRCs, prelude, metadata); exit 1 on problems"
@@ -23,9 +31,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "files", metavar="FILE", nargs="+", help="archive paths (gzip is sniffed), or - for standard input"
-    )
+    add_input_arguments(parser, many=True)
     add_format_argument(parser)
     parser.add_argument(
         "--strict", action="store_true", help="warnings fail too (fields mongorestore 100.14+ refuses)"
@@ -81,13 +87,14 @@ def run(args: argparse.Namespace) -> int:
     if args.max_problems < 1:
         print("mongoarchive check: error: --max-problems must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    if args.files.count("-") > 1:
+    files = input_paths(args, many=True)
+    if files.count("-") > 1:
         print("mongoarchive check: error: standard input (-) can be read only once", file=sys.stderr)
         return EXIT_USAGE
     be_quiet = quiet(args)
     status = EXIT_OK
     reports: list[dict[str, Any]] = []
-    for path in args.files:
+    for path in files:
         try:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path

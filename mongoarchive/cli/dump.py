@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..dump import DumpOptions, DumpResult, dump
-from ._common import is_terminal, quiet
+from ._common import is_terminal, quiet, refuse_binary_terminal
 
 NAME = "dump"
 HELP = "dump a live MongoDB deployment into an archive (as mongodump --archive)"
@@ -96,14 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="collections dumped in parallel (default 4)",
     )
-    # SUPPRESS: when absent, the global -q/--quiet count given before the verb is kept.
-    out.add_argument(
-        "--quiet",
-        dest="quiet",
-        action="count",
-        default=argparse.SUPPRESS,
-        help="no progress and no summary (as -q before the verb)",
-    )
 
 
 class _Progress:
@@ -171,6 +163,8 @@ def render_summary(result: DumpResult, seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.archive == "-":
+        refuse_binary_terminal("redirect or pass --archive=FILE")
     options = DumpOptions(
         uri=args.uri,
         host=args.host,

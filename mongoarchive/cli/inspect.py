@@ -16,7 +16,7 @@ from .. import open as open_archive
 from ..errors import MetadataError
 from ..model import CollectionEntry, Namespace
 from ..reader import ArchiveReader
-from ._common import add_format_argument, is_terminal, open_input, quiet
+from ._common import add_format_argument, add_input_arguments, input_paths, is_terminal, open_input, quiet
 
 NAME = "inspect"
 HELP = "show the header, the collections and a summary of every namespace"
@@ -27,7 +27,7 @@ _ROLES = ("system.roles", "$admin.system.roles")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="archive path, or - for standard input")
+    add_input_arguments(parser)
     add_format_argument(parser)
 
 
@@ -244,8 +244,9 @@ def render_rich(summary: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_input(args.file, args, "inspecting") as handle, open_archive(handle) as archive:
-        if args.file == "-":
+    (path,) = input_paths(args)
+    with open_input(path, args, "inspecting") as handle, open_archive(handle) as archive:
+        if path == "-":
             archive.name = "<stdin>"
         summary = summarize(archive)
         if not quiet(args):

@@ -2,7 +2,9 @@
 
 Exit status: 0 the input was intact (OUT is a faithful copy), 1 damage was
 found and OUT holds what could be recovered (it passes ``mongoarchive
-check``), 2 usage or I/O errors (nothing is written).
+check``), 2 usage or I/O errors (nothing is written: OUT and the report are
+committed together at the end).  A closed stdout (``| head``) only stops the
+text report.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import json
 import os
 import sys
 
+from .._sink import AtomicSink
 from ..errors import UsageError
 from ..salvage import salvage
-from ._common import add_format_argument, quiet
+from ._common import add_format_argument, quiet, refuse_binary_terminal
 
 NAME = "salvage"
 HELP = "recover every intact namespace and well-formed document of a damaged archive into a new archive"
@@ -24,9 +27,19 @@ EXIT_OK, EXIT_DAMAGED = 0, 1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "input", metavar="IN", help="damaged archive (gzip is sniffed), or - for standard input"
+        "input", metavar="IN", nargs="?", help="damaged archive (gzip is sniffed), or - for standard input"
     )
-    parser.add_argument("output", metavar="OUT", help="new archive to write, or - for standard output")
+    parser.add_argument(
+        "output", metavar="OUT", nargs="?", help="new archive to write, or - for standard output"
+    )
+    parser.add_argument(
+        "--archive",
+        dest="archive_in",
+        nargs="?",
+        const="-",
+        metavar="IN",
+        help="the same as IN (mongorestore's spelling): salvage --archive=IN OUT; alone: standard input",
+    )
     add_format_argument(parser)
     parser.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
     gz = parser.add_mutually_exclusive_group()
@@ -46,28 +59,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
+def _in_out(args: argparse.Namespace) -> tuple[str, str]:
+    """IN and OUT, from ``IN OUT`` or ``--archive=IN OUT``."""
+    if args.archive_in is not None:
+        if args.output is not None:
+            raise UsageError(
+                "IN is given twice (as --archive and as the first argument)",
+                hint="mongoarchive salvage --archive=IN OUT, or mongoarchive salvage IN OUT",
+            )
+        if args.input is None:
+            raise UsageError("OUT is missing", hint="mongoarchive salvage --archive=IN OUT")
+        return str(args.archive_in), str(args.input)
+    if args.input is None or args.output is None:
+        raise UsageError(
+            "salvage needs IN and OUT", hint="mongoarchive salvage IN OUT ('-': standard input or output)"
+        )
+    return str(args.input), str(args.output)
+
+
 def run(args: argparse.Namespace) -> int:
-    same = args.input != "-" and args.output != "-" and os.path.exists(args.output)
-    if same and os.path.exists(args.input) and os.path.samefile(args.input, args.output):
+    src, dst = _in_out(args)
+    if dst == "-":
+        refuse_binary_terminal("redirect the output, or name an OUT file")
+    both = src != "-" and dst != "-" and os.path.exists(src) and os.path.exists(dst)
+    if both and os.path.samefile(src, dst):
         raise UsageError("IN and OUT are the same file", hint="write the salvaged archive elsewhere")
-    if args.output != "-" and os.path.exists(args.output) and not args.force:
-        raise UsageError(f"{args.output} exists", hint="use --force to overwrite it")
-    report = salvage(
-        args.input,
-        args.output,
-        gzip=args.gzip,
-        temp_dir=args.temp_dir,
-        keep_missing=not args.drop_missing,
-    )
-    # The archive may be on stdout: then the report goes to stderr.
-    out = sys.stderr if args.output == "-" else sys.stdout
-    if args.format == "json":
-        json.dump(report.to_dict(), out, indent=2)
-        out.write("\n")
-    elif not (quiet(args) and report.clean):
-        print(report.render_text(), file=out)
-    if args.report:
-        with open(args.report, "w", encoding="utf-8") as fh:
-            json.dump(report.to_dict(), fh, indent=2)
-            fh.write("\n")
+    # Only a regular file is overwritten; a FIFO or a device is written through (see _sink).
+    if dst != "-" and os.path.isfile(dst) and not args.force:
+        raise UsageError(f"{dst} exists", hint="use --force to overwrite it")
+    # Every output is opened before the input is read, and committed only when all of them are
+    # complete: a failure anywhere leaves none of them behind (exit 2: nothing written).
+    sinks: list[AtomicSink] = []
+    try:
+        report_sink = AtomicSink(args.report, gzip=False) if args.report else None
+        if report_sink is not None:
+            sinks.append(report_sink)
+        out_sink = AtomicSink(dst, gzip=False) if dst != "-" else None
+        if out_sink is not None:
+            sinks.append(out_sink)
+        report = salvage(
+            src,
+            out_sink if out_sink is not None else "-",
+            gzip=args.gzip,
+            temp_dir=args.temp_dir,
+            keep_missing=not args.drop_missing,
+        )
+        if report_sink is not None:
+            report_sink.write((json.dumps(report.to_dict(), indent=2) + "\n").encode("utf-8"))
+        # The archive may be on stdout: then the report goes to stderr.
+        out = sys.stderr if dst == "-" else sys.stdout
+        if args.format == "json":
+            json.dump(report.to_dict(), out, indent=2)
+            out.write("\n")
+        elif not (quiet(args) and report.clean):
+            print(report.render_text(), file=out)
+        out.flush()  # a full disk on stdout fails here, before anything is committed
+        for sink in reversed(sinks):  # the archive first, then its report
+            sink.commit()
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
     return EXIT_OK if report.clean else EXIT_DAMAGED
