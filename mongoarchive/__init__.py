@@ -94,6 +94,7 @@ def open(
     tool_version: str = ...,
     concurrent_collections: int = ...,
     gzip: bool = ...,
+    validate: bool = ...,
 ) -> ArchiveWriter: ...
 def open(
     src: Source,
@@ -103,11 +104,14 @@ def open(
     tool_version: str | None = None,
     concurrent_collections: int = 4,
     gzip: bool = False,
+    validate: bool = False,
 ) -> Any:
     """Open an archive: "r" (gzip sniffed), "r:" (plain), "r:gz"; "w" or "w:gz" to write.
 
     ``src`` is a path, a binary file object, or "-" for stdin/stdout.  Reading
-    never seeks, so pipes work; writing to a path is atomic.
+    never seeks, so pipes work; writing to a path is atomic.  ``server_version``
+    must be X.Y.Z (a "-" or "+" suffix allowed); ``validate=True`` decodes every
+    document given as bytes (see ArchiveWriter).
     """
     if mode in ("r", "r:", "r:gz"):
         sniff = {"r": None, "r:": False, "r:gz": True}[mode]
@@ -121,6 +125,7 @@ def open(
             server_version=server_version,
             tool_version=tool_version if tool_version is not None else f"mongoarchive {__version__}",
             concurrent_collections=concurrent_collections,
+            validate=validate,
         )
     raise UsageError(f"unknown mode {mode!r}: use 'r', 'r:', 'r:gz', 'w' or 'w:gz'")
 
