@@ -19,8 +19,7 @@ from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
 import mongoarchive
 from mongoarchive.cli.inspect import summarize
 from mongoarchive.errors import MetadataError, MongoArchiveError, UsageError
-from mongoarchive.model import Document, Namespace, NamespaceEnd, Segment
-from mongoarchive.writer import NamespaceWriter
+from mongoarchive.model import Document, NamespaceEnd, Segment
 
 VALID = spec_vectors("valid")
 INVALID = spec_vectors("invalid")
@@ -203,39 +202,9 @@ def test_make_vectors_is_reproducible(tmp_path: Path) -> None:
 
 
 def rewrite(src: Path) -> bytes:
-    """Read ``src`` and write its prelude and documents back through the writer from one thread.
-
-    A Segment event hands the previous namespace's buffer over first, so the
-    writer starts its blocks where the source did (§9).
-    """
+    """``src`` copied through the reader and the writer with the public ``mongoarchive.copy`` (§9)."""
     out = io.BytesIO()
-    with mongoarchive.open(src) as archive:
-        h = archive.header
-        w = mongoarchive.open(
-            out,
-            "w:gz" if archive.gzip else "w",
-            server_version=h.server_version,
-            tool_version=h.tool_version,
-            concurrent_collections=h.concurrent_collections,
-        )
-        writers: dict[Namespace, NamespaceWriter] = {}
-        for c in archive.collections:
-            nw = w.add_collection(c.db, c.collection, metadata=c.metadata, type=c.type, size=c.size)
-            writers[nw.ns] = nw
-        active: NamespaceWriter | None = None
-        for ev in archive.events():
-            if isinstance(ev, Segment):
-                if active is not None:
-                    active.flush()
-                active = writers[ev.ns]
-            elif isinstance(ev, Document):
-                writers[ev.ns].write(ev.raw)
-            else:
-                if active is not None and active is not writers[ev.ns]:
-                    active.flush()
-                active = None
-                writers[ev.ns].close()
-        w.close()
+    mongoarchive.copy(src, out)
     return out.getvalue()
 
 
