@@ -286,6 +286,7 @@ class ArchiveWriter:
             raise
         self.header = ArchiveHeader(concurrent_collections, version, server_version, tool_version)
         self.collections: list[CollectionEntry] = []
+        self._encoded_entries: list[bytes] = []
         self.validate = bool(validate)
         self._sink = sink
         self._lock = threading.Lock()
@@ -353,7 +354,8 @@ class ArchiveWriter:
         size = check_int(size, "size", 64, label)
         text = metadata_text(metadata, db, collection, kind)
         try:
-            schema.CollectionMetadata.build(
+            # Built once: the prelude writes these bytes as they are.
+            encoded = schema.CollectionMetadata.build(
                 {"db": db, "collection": collection, "metadata": text, "size": size, "type": kind}
             )
         except Exception as exc:  # construct's own errors; the checks above should leave none
@@ -363,6 +365,7 @@ class ArchiveWriter:
             data_ns = timeseries_data_namespace(entry)
         ns_writer = NamespaceWriter(self, entry, data_ns)
         self.collections.append(entry)
+        self._encoded_entries.append(encoded)
         self._namespaces[data_ns] = ns_writer
         self._entries[entry_ns] = ns_writer
         for claim in (entry_ns, data_ns, bucket):
@@ -402,18 +405,7 @@ class ArchiveWriter:
                 }
             ),
         ]
-        for e in self.collections:
-            parts.append(
-                schema.CollectionMetadata.build(
-                    {
-                        "db": e.db,
-                        "collection": e.collection,
-                        "metadata": e.metadata,
-                        "size": e.size,
-                        "type": e.type,
-                    }
-                )
-            )
+        parts.extend(self._encoded_entries)
         parts.append(TERMINATOR)
         self._sink.write(b"".join(parts))
         self._prelude_written = True
