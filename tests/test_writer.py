@@ -515,7 +515,8 @@ def test_misuse_raises_usage_error_and_writes_nothing(case: str) -> None:
     with pytest.raises(UsageError) as info:
         action()
     assert isinstance(info.value, mongoarchive.MongoArchiveError)
-    assert info.value.message  # says what was wrong
+    assert info.value.message  # says what was wrong, on one line (the CLI prints one)
+    assert "\n" not in str(info.value)
     assert out.getvalue() == before  # nothing written by the refused call
 
 
@@ -650,3 +651,24 @@ def test_timeseries_naming_follows_server_version_exactly() -> None:
         ts = w.add_collection("d", "X", type="timeseries")
         assert (ts.ns.collection == "system.buckets.X") is buckets, server
         assert w.writer_for("d.X") is ts and w.writer_for(ts.ns) is ts
+
+
+def test_abort_inside_a_with_block_leaves_nothing_and_raises_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out.archive"
+    with mongoarchive.open(target, "w", server_version="7.0.1") as w:
+        w.add_collection("d", "a").write({"i": 1})
+        w.abort()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UsageError, match="aborted"):
+        w.close()
+
+
+def test_close_twice_is_harmless_and_abort_after_close_keeps_the_archive(tmp_path: Path) -> None:
+    target = tmp_path / "out.archive"
+    w = mongoarchive.open(target, "w", server_version="7.0.1")
+    w.add_collection("d", "a").write({"i": 1})
+    w.close()
+    w.close()
+    w.abort()
+    with mongoarchive.open(target) as a:
+        assert [s.documents for s in a.validate().values()] == [1]
