@@ -169,6 +169,8 @@ class WriterMachine(RuleBasedStateMachine):
         self.expect(ok, self.writer.close)
         if ok and self.state == "open":
             self.state = "closed"
+            for m in self.model:
+                m.closed = True  # close() ends every namespace still open
             self.verify()
 
     @rule()
