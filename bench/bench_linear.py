@@ -14,6 +14,11 @@ It prints seconds, MB/s and the ratio to the previous size: a linear tool
 shows ratios near 2.0 when the size doubles (quadratic would show ~4).
 
     python bench/bench_linear.py [--sizes 16,32,64,128] [--dir bench/out] [--repeat 2]
+
+Separately, ``bench_writer_add_collection`` times declaring 10,000 to 80,000
+namespaces in one writer (nothing is written to disk):
+
+    python bench/bench_linear.py --writer-add-collection
 """
 
 from __future__ import annotations
@@ -131,5 +136,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def bench_writer_add_collection(counts: tuple[int, ...] = (10_000, 20_000, 40_000, 80_000)) -> int:
+    """Seconds to declare ``count`` namespaces with ``add_collection``; prints ratios as above."""
+    times = []
+    for count in counts:
+
+        def declare(count: int = count) -> None:
+            writer = mongoarchive.open(io.BytesIO(), "w", server_version="7.0.14", tool_version="bench")
+            for i in range(count):
+                writer.add_collection("bench", f"c{i}")
+            writer.abort()
+
+        seconds = best_of(2, declare)
+        times.append(seconds)
+        print(f"{count:6d} namespaces: {seconds:6.3f}s {count / seconds:9.0f} add_collection/s", flush=True)
+    ratios = [f"{b / a:4.2f}" for a, b in itertools.pairwise(times)]
+    print(f"ratio when the count doubles (linear ~2.0, quadratic ~4.0): {'  '.join(ratios)}")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--writer-add-collection"]:
+        sys.exit(bench_writer_add_collection())
     sys.exit(main())

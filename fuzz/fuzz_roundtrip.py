@@ -72,7 +72,7 @@ def _write(
 @settings(database=None, deadline=None, suppress_health_check=list(HealthCheck), max_examples=50)
 @given(
     namespaces=_namespaces,
-    server=st.sampled_from(["7.0.0", "8.3.0", "4.4.1", "unknown"]),
+    server=st.sampled_from(["7.0.0", "8.3.0", "4.4.1", "8.0.0-rc1"]),
     gzip=st.booleans(),
     interleave=st.booleans(),
 )

@@ -1,15 +1,34 @@
 """mongoarchive: read, check and write mongodump archives without a server.
 
->>> with mongoarchive.open("dump.archive") as archive:
-...     for ns, raw in archive.documents():
-...         ...
+Read (the prelude at once, the body as it streams)::
+
+    with mongoarchive.open("dump.archive") as archive:
+        for ns, doc in archive.documents("dict"):
+            ...
+
+Write (every namespace declared before the first document)::
+
+    with mongoarchive.open("out.archive", "w", server_version="7.0.14") as out:
+        users = out.add_collection("app", "users", {"indexes": []})
+        users.write({"_id": 1, "name": "ada"})
+
+Check and copy::
+
+    result = mongoarchive.check_archive("dump.archive")  # every problem, never raises on bad bytes
+    mongoarchive.copy("dump.archive", "copy.archive")    # same header, prelude and blocks
+
+``check_archive``, ``salvage`` and ``dump`` are imported on first use, so
+``import mongoarchive`` stays light (no MongoDB client).
 """
 
 from __future__ import annotations
 
 import os
-from typing import IO, Any, Literal, overload
+import sys
+import types
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
+from ._copy import copy_body
 from ._crc import crc64
 from ._io import open_sink, open_source
 from .errors import (
@@ -43,6 +62,11 @@ from .model import (
 from .reader import ArchiveReader, NamespaceConsumer
 from .writer import ArchiveWriter, NamespaceWriter
 
+if TYPE_CHECKING:
+    from .checker import CheckResult, check_archive
+    from .dump import DumpOptions, DumpResult, dump
+    from .salvage import SalvageReport, salvage
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -53,11 +77,14 @@ __all__ = [
     "ArchiveReader",
     "ArchiveWarning",
     "ArchiveWriter",
+    "CheckResult",
     "ChecksumError",
     "CollectionEntry",
     "CollectionMetadata",
     "Document",
     "DocumentError",
+    "DumpOptions",
+    "DumpResult",
     "Event",
     "FramingError",
     "HeaderError",
@@ -70,15 +97,62 @@ __all__ = [
     "NamespaceSummary",
     "NamespaceWriter",
     "NotAnArchiveError",
+    "SalvageReport",
     "Segment",
     "TrailingDataError",
     "TruncatedError",
     "UsageError",
     "__version__",
+    "check_archive",
+    "copy",
     "crc64",
+    "dump",
     "is_archive",
     "open",
+    "salvage",
 ]
+
+#: Names imported on first use, and the module holding each (PEP 562).
+_LAZY = {
+    "CheckResult": "checker",
+    "check_archive": "checker",
+    "DumpOptions": "dump",
+    "DumpResult": "dump",
+    "dump": "dump",
+    "SalvageReport": "salvage",
+    "salvage": "salvage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package object: ``mongoarchive.dump`` and ``.salvage`` stay the functions.
+
+    Importing the submodules ``mongoarchive.dump`` or ``mongoarchive.salvage``
+    would otherwise bind the module over the function of the same name.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("dump", "salvage") and isinstance(value, types.ModuleType):
+            return  # the submodule stays reachable through sys.modules and from-imports
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 Source = str | os.PathLike[str] | IO[bytes]
 
@@ -94,6 +168,7 @@ def open(
     tool_version: str = ...,
     concurrent_collections: int = ...,
     gzip: bool = ...,
+    validate: bool = ...,
 ) -> ArchiveWriter: ...
 def open(
     src: Source,
@@ -103,11 +178,14 @@ def open(
     tool_version: str | None = None,
     concurrent_collections: int = 4,
     gzip: bool = False,
+    validate: bool = False,
 ) -> Any:
     """Open an archive: "r" (gzip sniffed), "r:" (plain), "r:gz"; "w" or "w:gz" to write.
 
     ``src`` is a path, a binary file object, or "-" for stdin/stdout.  Reading
-    never seeks, so pipes work; writing to a path is atomic.
+    never seeks, so pipes work; writing to a path is atomic.  ``server_version``
+    must be X.Y.Z (a "-" or "+" suffix allowed); ``validate=True`` decodes every
+    document given as bytes (see ArchiveWriter).
     """
     if mode in ("r", "r:", "r:gz"):
         sniff = {"r": None, "r:": False, "r:gz": True}[mode]
@@ -121,6 +199,7 @@ def open(
             server_version=server_version,
             tool_version=tool_version if tool_version is not None else f"mongoarchive {__version__}",
             concurrent_collections=concurrent_collections,
+            validate=validate,
         )
     raise UsageError(f"unknown mode {mode!r}: use 'r', 'r:', 'r:gz', 'w' or 'w:gz'")
 
@@ -140,3 +219,27 @@ def is_archive(src: Source) -> bool:
     finally:
         if isinstance(src, (str, os.PathLike)):
             source.close()
+
+
+def copy(
+    src: Source, dst: Source, *, gzip: bool | None = None, validate: bool = False
+) -> dict[Namespace, NamespaceSummary]:
+    """Copy archive ``src`` to ``dst`` block for block; returns the source's namespace summaries.
+
+    Same header, prelude, block boundaries and EOF blocks: byte-identical for any
+    archive mongodump or this writer could have written (namespace headers are
+    always written in their strict form, §3.3).  ``gzip``: None keeps the
+    source's.  Errors in the source propagate and leave no ``dst`` path behind.
+    """
+    with open(src) as reader:
+        h = reader.header
+        sink = open_sink(dst, gzip=reader.gzip if gzip is None else gzip)
+        with ArchiveWriter(
+            sink,
+            server_version=h.server_version,
+            tool_version=h.tool_version,
+            concurrent_collections=h.concurrent_collections,
+            version=h.version,
+            validate=validate,
+        ) as writer:
+            return copy_body(reader, writer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
 import bson
 from bson.codec_options import CodecOptions
@@ -54,7 +54,11 @@ class NamespaceConsumer(Protocol):
 
 
 class ArchiveReader:
-    """An open archive: ``header`` and ``collections`` at once, the body on iteration."""
+    """An open archive: ``header`` and ``collections`` at once, the body on iteration.
+
+    ``for event in archive`` is ``archive.events()``: Segment, Document and
+    NamespaceEnd in stream order, once per archive.
+    """
 
     def __init__(self, source: Source) -> None:
         self._source = source
@@ -161,10 +165,47 @@ class ArchiveReader:
         """Segment, Document and NamespaceEnd events in stream order (once per archive)."""
         return self._body(True)
 
+    def __iter__(self) -> Iterator[Event]:
+        """The body's events, as ``events()``."""
+        return self._body(True)
+
+    def entry_for(self, ns: Namespace | str) -> CollectionEntry:
+        """The prelude entry a body namespace belongs to ("db.collection" accepted).
+
+        A namespace declared in the prelude is its own entry; data under
+        system.buckets.X belongs to the timeseries entry X when the prelude does
+        not declare system.buckets.X itself (§5.4).  UsageError otherwise.
+        """
+        if isinstance(ns, Namespace):
+            key = ns
+        else:
+            db, _, collection = str(ns).partition(".")
+            key = Namespace(db, collection)
+        declared = self._demux.declared
+        entry = declared.get(key)
+        if entry is None:
+            alias = self._demux.aliases.get(key)
+            entry = declared.get(alias) if alias is not None else None
+        if entry is None:
+            raise UsageError("the prelude declares no entry for this namespace", namespace=str(key))
+        return entry
+
+    @overload
+    def documents(
+        self, form: Literal["bytes"] = "bytes", codec_options: CodecOptions[Any] | None = None
+    ) -> Iterator[tuple[Namespace, bytes]]: ...
+    @overload
+    def documents(
+        self, form: Literal["raw"], codec_options: CodecOptions[Any] | None = None
+    ) -> Iterator[tuple[Namespace, RawBSONDocument]]: ...
+    @overload
+    def documents(
+        self, form: Literal["dict"], codec_options: CodecOptions[Any] | None = None
+    ) -> Iterator[tuple[Namespace, dict[str, Any]]]: ...
     def documents(
         self, form: DocumentForm = "bytes", codec_options: CodecOptions[Any] | None = None
     ) -> Iterator[tuple[Namespace, Any]]:
-        """(namespace, document) pairs: BSON bytes, RawBSONDocument ("raw") or dict."""
+        """(namespace, document) pairs: BSON bytes, RawBSONDocument ("raw") or dict ("dict")."""
         if form == "bytes":
             for event in self._body(True):
                 if type(event) is Document:

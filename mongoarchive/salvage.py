@@ -842,7 +842,9 @@ def _write_output(
 ) -> None:
     from . import open as open_archive
 
-    header = state.header or ArchiveHeader(4, "0.1", "unknown", "unknown")
+    # The header was lost: "0.0.0" is a server_version every mongorestore parses (§7),
+    # where "unknown" is refused by 100.16+ and so by the writer.
+    header = state.header or ArchiveHeader(4, "0.1", "0.0.0", "unknown")
     entries = list(state.entries)
     declared = {e.namespace for e in entries}
     for ns, extra in state.kept.items():

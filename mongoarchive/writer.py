@@ -5,6 +5,11 @@ the multiplexer, which opens a new block only when the namespace changes.  An
 empty namespace is an empty block followed by its EOF block.  The prelude is
 written before the first block.  ``NamespaceWriter.write`` may be called from
 several threads at once, one namespace per thread.
+
+Whatever it is given, the writer either raises UsageError (or DocumentError
+for a document) before writing anything wrong, or writes an archive that
+mongorestore 100.6.1 and 100.18.0 both read (``_writer_checks``); the one
+exception is the timeseries naming of servers 8.3+, which 100.6.1 predates.
 """
 
 from __future__ import annotations
@@ -20,29 +25,36 @@ from bson.raw_bson import RawBSONDocument
 
 from . import schema
 from ._crc import crc64, to_int64
-from ._framing import MAGIC, TERMINATOR, scan_run
+from ._framing import MAGIC, TERMINATOR, scan_run, split_run
 from ._io import AtomicSink
 from ._rules import timeseries_data_namespace
+from ._writer_checks import (
+    check_int,
+    check_namespace,
+    check_text,
+    check_type,
+    metadata_text,
+    parse_server_version,
+)
 from .errors import DocumentError, MongoArchiveError, UsageError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 
-__all__ = ["ArchiveWriter", "NamespaceWriter", "encode_document", "uses_buckets"]
+__all__ = ["ArchiveWriter", "NamespaceWriter", "check_bson", "encode_document", "uses_buckets"]
 
 FORMAT_VERSION = "0.1"
 _unpack_int32 = struct.Struct("<i").unpack_from
 
 
 def uses_buckets(server_version: str) -> bool:
-    """True if a timeseries collection's data goes under system.buckets.X (server < 8.3, §5.4)."""
-    parts = []
-    for piece in server_version.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            return False  # unknown versions ("unknown", "") count as new
-        parts.append(int(digits))
-    while len(parts) < 2:
-        parts.append(0)
-    return (parts[0], parts[1]) < (8, 3)
+    """True if a timeseries collection's data goes under system.buckets.X (server < 8.3, §5.4).
+
+    A version that is not X.Y.Z counts as new (the writer refuses it anyway).
+    """
+    try:
+        major, minor, _ = parse_server_version(server_version)
+    except UsageError:
+        return False
+    return (major, minor) < (8, 3)
 
 
 def encode_document(doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> bytes:
@@ -66,6 +78,18 @@ def encode_document(doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> 
             hint="documents must be 5 bytes to 16 MiB, start with their length and end with NUL",
         )
     return raw
+
+
+def check_bson(raw: bytes | memoryview, namespace: str | None = None) -> None:
+    """DocumentError unless ``raw`` (already framed) decodes as BSON: types, lengths, UTF-8."""
+    try:
+        bson.decode(raw)
+    except Exception as exc:  # InvalidBSON, UnicodeDecodeError, OverflowError...
+        raise DocumentError(
+            f"the document is not valid BSON: {exc}",
+            namespace=namespace,
+            hint="its length and final NUL are right but its content is damaged",
+        ) from exc
 
 
 class NamespaceWriter:
@@ -105,21 +129,37 @@ class NamespaceWriter:
         """Documents written so far (handed over or buffered)."""
         return self._handed + len(self._parts) + self._runs_extra
 
-    def write(self, doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> None:
-        """Append one document (BSON bytes, RawBSONDocument or mapping)."""
+    def _check_writable(self) -> None:
         if self.closed:
             raise UsageError("write to a namespace that is already closed", namespace=str(self.ns))
+        self._writer._check_open()
+
+    def write(self, doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> None:
+        """Append one document (BSON bytes, RawBSONDocument or mapping).
+
+        Bytes are always checked for framing (length, size, final NUL) and, if the
+        archive was opened with ``validate=True``, decoded as BSON.
+        """
+        if self.closed or self._writer._closed:
+            self._check_writable()
         # Hot path: pre-encoded bytes are checked inline (length field, size, NUL).
         if type(doc) is bytes:
             size = len(doc)
             if size < 5 or size > MAX_BSON_SIZE or doc[-1] or _unpack_int32(doc)[0] != size:
                 doc = encode_document(doc)  # raises DocumentError with details
+            if self._writer.validate:
+                check_bson(doc, str(self.ns))
         else:
+            mapping = isinstance(doc, Mapping) and not isinstance(doc, RawBSONDocument)
             doc = encode_document(doc)
             size = len(doc)
+            if self._writer.validate and not mapping:
+                check_bson(doc, str(self.ns))
+        # The prelude cannot change once a document exists, even a buffered one (§9).
+        self._writer._has_data = True
         # mongodump hands a buffer over before it would exceed 16 MiB (§9).
         if self._size + size > MAX_BSON_SIZE:
-            self._flush()
+            self.flush()
         self._parts.append(doc)
         self._size += size
 
@@ -128,8 +168,7 @@ class NamespaceWriter:
 
         The result is byte-identical to calling ``write`` once per document.
         """
-        if self.closed:
-            raise UsageError("write to a namespace that is already closed", namespace=str(self.ns))
+        self._check_writable()
         run = data if type(data) is bytes else bytes(data)
         end, count = scan_run(run, 0, len(run))  # type: ignore[arg-type]  # bytes works like bytearray
         if end != len(run):
@@ -138,6 +177,12 @@ class NamespaceWriter:
                 namespace=str(self.ns),
                 hint="a batch must be whole BSON documents back to back",
             )
+        if self._writer.validate:
+            with memoryview(run) as view:
+                for a, b in split_run(run, 0, end):
+                    check_bson(view[a:b], str(self.ns))
+        if count:
+            self._writer._has_data = True
         done = 0  # documents of this batch already buffered
         pos = 0
         while pos < end:
@@ -154,7 +199,7 @@ class NamespaceWriter:
                     cut += size
                     n += 1
                 if n == 0:
-                    self._flush()
+                    self.flush()
                     continue
             self._parts.append(run[pos:cut] if (pos, cut) != (0, end) else run)
             self._runs_extra += n - 1  # a part holding n documents
@@ -163,7 +208,14 @@ class NamespaceWriter:
             pos = cut
         return count
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand what is buffered to the multiplexer now (§9).
+
+        The documents go into the block being written if it is this namespace's,
+        otherwise into a new block; with nothing buffered, that new block is empty.
+        Calling it where a source archive starts a new block reproduces that block.
+        """
+        self._check_writable()
         data = b"".join(self._parts)
         self._handed += len(self._parts) + self._runs_extra
         self._runs_extra = 0
@@ -174,12 +226,20 @@ class NamespaceWriter:
         self._sent = True
         self._writer._emit_body(self.ns, data)
 
-    def close(self) -> None:
-        """Write what is buffered, then the EOF block with the CRC (§9)."""
+    _flush = flush  # the name callers used before flush() was public
+
+    def close(self, *, empty_block: bool = True) -> None:
+        """Write what is buffered, then the EOF block with the CRC (§9).
+
+        A namespace that never handed anything over gets an empty data block first,
+        as mongodump writes it; ``empty_block=False`` leaves it out (an EOF block
+        alone, which every reader accepts, §5.5).  Closing twice does nothing.
+        """
         if self.closed:
             return
-        if self._parts or not self._sent:
-            self._flush()
+        self._writer._check_open()
+        if self._parts or (empty_block and not self._sent):
+            self.flush()
         self.closed = True
         self._writer._emit_eof(self.ns, self._crc)
 
@@ -200,7 +260,11 @@ class NamespaceWriter:
 
 
 class ArchiveWriter:
-    """Writes the prelude, then multiplexes namespaces into blocks; see module docs."""
+    """Writes the prelude, then multiplexes namespaces into blocks; see module docs.
+
+    ``validate=True`` decodes every document given as bytes, so that invalid BSON
+    with correct framing is refused (DocumentError) instead of written.
+    """
 
     def __init__(
         self,
@@ -210,17 +274,33 @@ class ArchiveWriter:
         tool_version: str,
         concurrent_collections: int = 4,
         version: str = FORMAT_VERSION,
+        validate: bool = False,
     ) -> None:
-        if not -(2**31) <= concurrent_collections < 2**31:
-            raise UsageError("concurrent_collections must fit in an int32")
+        try:
+            parse_server_version(server_version)
+            check_text(tool_version, "tool_version")
+            check_text(version, "version")
+            check_int(concurrent_collections, "concurrent_collections", 32)
+        except UsageError:
+            sink.abort()  # nothing was written: leave no file behind
+            raise
         self.header = ArchiveHeader(concurrent_collections, version, server_version, tool_version)
         self.collections: list[CollectionEntry] = []
+        self._encoded_entries: list[bytes] = []
+        self.validate = bool(validate)
         self._sink = sink
         self._lock = threading.Lock()
+        #: Writers by data namespace (what block headers carry) and by prelude namespace.
         self._namespaces: dict[Namespace, NamespaceWriter] = {}
+        self._entries: dict[Namespace, NamespaceWriter] = {}
+        #: Every namespace an entry uses or would use (its name, data and bucket
+        #: namespaces) -> that entry's namespace: two entries may share none (§5.4, §6).
+        self._claimed: dict[Namespace, Namespace] = {}
         self._prelude_written = False
+        self._has_data = False
         self._current: Namespace | None = None
         self._closed = False
+        self._aborted = False
         self._buckets = uses_buckets(server_version)
         self.gzip = sink.gzip
         self.name = sink.name
@@ -229,46 +309,85 @@ class ArchiveWriter:
         self,
         db: str,
         collection: str,
-        metadata: str = "",
+        metadata: str | Mapping[str, Any] = "",
         type: str | None = "collection",  # noqa: A002 - the field's name in the format
         size: int = 0,
     ) -> NamespaceWriter:
-        """Declare a namespace in the prelude; all before the first write (§3.2)."""
+        """Declare a namespace in the prelude; all before the first write (§3.2).
+
+        ``metadata`` is Extended JSON text (checked) or a mapping with mongodump's
+        keys (options, indexes, uuid, collectionName, type), encoded as mongodump
+        does: canonical Extended JSON v2.  Misuse raises UsageError.
+        """
         with self._lock:
-            if self._closed:
-                raise UsageError("the archive is closed")
+            self._check_open()
             # A buffered write counts too, so the rule does not depend on buffer sizes.
-            if self._prelude_written or any(w.documents for w in self._namespaces.values()):
+            if self._prelude_written or self._has_data:
                 raise UsageError(
                     "add_collection after data was written: the prelude is already out",
                     namespace=f"{db}.{collection}",
                     hint="declare every namespace before the first write",
                 )
-            if not collection:
-                # Readers refuse a namespace header with an empty collection (§3.3, §7).
+            return self._declare(db, collection, metadata, type, size)
+
+    def _declare(
+        self, db: str, collection: str, metadata: object, kind: object, size: object
+    ) -> NamespaceWriter:
+        db = check_text(db, "the database name")
+        collection = check_text(collection, "the collection name")
+        label = f"{db}.{collection}"
+        kind = check_type(kind, label)
+        bucket = Namespace(db, "system.buckets." + collection) if kind == "timeseries" else None
+        data_ns = bucket if bucket is not None and self._buckets else Namespace(db, collection)
+        check_namespace(db, collection, kind, data_ns.collection)
+        entry_ns = Namespace(db, collection)
+        for claim in (entry_ns, data_ns, bucket):
+            owner = self._claimed.get(claim) if claim is not None else None
+            if owner is not None:
                 raise UsageError(
-                    "the collection name is empty",
-                    namespace=f"{db}.",
-                    hint="every namespace needs a collection name",
+                    "namespace declared twice"
+                    if owner == entry_ns
+                    else f"namespace {claim} is already used by {owner} (a timeseries and its buckets)",
+                    namespace=label,
+                    hint="each namespace is declared once; a timeseries collection X owns system.buckets.X",
                 )
-            entry = CollectionEntry(db, collection, metadata, size, type)
-            data_ns = entry.namespace
-            if type == "timeseries" and self._buckets:
-                data_ns = timeseries_data_namespace(entry)
-            if data_ns in self._namespaces:
-                raise UsageError("namespace declared twice", namespace=str(data_ns))
-            try:
-                schema.CollectionMetadata.build(
-                    {"db": db, "collection": collection, "metadata": metadata, "size": size, "type": type}
-                )
-            except Exception as exc:
-                raise UsageError(
-                    f"cannot encode the collection entry: {exc}", namespace=str(data_ns)
-                ) from exc
-            self.collections.append(entry)
-            ns_writer = NamespaceWriter(self, entry, data_ns)
-            self._namespaces[data_ns] = ns_writer
-            return ns_writer
+        size = check_int(size, "size", 64, label)
+        text = metadata_text(metadata, db, collection, kind)
+        try:
+            # Built once: the prelude writes these bytes as they are.
+            encoded = schema.CollectionMetadata.build(
+                {"db": db, "collection": collection, "metadata": text, "size": size, "type": kind}
+            )
+        except Exception as exc:  # construct's own errors; the checks above should leave none
+            raise UsageError(f"cannot encode the collection entry: {exc}", namespace=label) from exc
+        entry = CollectionEntry(db, collection, text, size, kind)
+        if kind == "timeseries" and self._buckets:
+            data_ns = timeseries_data_namespace(entry)
+        ns_writer = NamespaceWriter(self, entry, data_ns)
+        self.collections.append(entry)
+        self._encoded_entries.append(encoded)
+        self._namespaces[data_ns] = ns_writer
+        self._entries[entry_ns] = ns_writer
+        for claim in (entry_ns, data_ns, bucket):
+            if claim is not None:
+                self._claimed[claim] = entry_ns
+        return ns_writer
+
+    def writer_for(self, ns: Namespace | str) -> NamespaceWriter:
+        """The NamespaceWriter of a data namespace or a prelude namespace ("db.collection" too).
+
+        A timeseries collection X of a server before 8.3 is found both as X and
+        as system.buckets.X (§5.4); UsageError if nothing declared uses ``ns``.
+        """
+        if isinstance(ns, Namespace):
+            key = ns
+        else:
+            db, _, collection = str(ns).partition(".")
+            key = Namespace(db, collection)
+        found = self._namespaces.get(key) or self._entries.get(key)
+        if found is None:
+            raise UsageError("no namespace of this archive uses this name", namespace=str(key))
+        return found
 
     # -- the multiplexer (§9); callers hold no lock ---------------------------
     def _write_prelude(self) -> None:
@@ -286,18 +405,7 @@ class ArchiveWriter:
                 }
             ),
         ]
-        for e in self.collections:
-            parts.append(
-                schema.CollectionMetadata.build(
-                    {
-                        "db": e.db,
-                        "collection": e.collection,
-                        "metadata": e.metadata,
-                        "size": e.size,
-                        "type": e.type,
-                    }
-                )
-            )
+        parts.extend(self._encoded_entries)
         parts.append(TERMINATOR)
         self._sink.write(b"".join(parts))
         self._prelude_written = True
@@ -345,12 +453,22 @@ class ArchiveWriter:
 
     def _check_open(self) -> None:
         if self._closed:
+            if self._aborted:
+                raise UsageError(
+                    "the archive was aborted",
+                    hint="abort() (or an exception leaving its with block) ended it; nothing more is written",
+                )
             raise UsageError("the archive is closed")
 
     # -- lifecycle ---------------------------------------------------------
     def close(self) -> None:
-        """End every namespace still open (in declaration order) and finish the file."""
+        """End every namespace still open (in declaration order) and finish the file.
+
+        Closing twice does nothing; closing an aborted archive is a UsageError.
+        """
         if self._closed:
+            if self._aborted:
+                self._check_open()
             return
         try:
             for ns_writer in self._namespaces.values():
@@ -364,9 +482,15 @@ class ArchiveWriter:
             raise
 
     def abort(self) -> None:
-        """Stop without finishing: a path target is removed, nothing complete is left."""
+        """Stop without finishing: a path target is removed, nothing complete is left.
+
+        Every later write, flush, close or add_collection raises UsageError.
+        """
         with self._lock:
+            if self._closed and not self._aborted:
+                return  # already complete: nothing to take back
             self._closed = True
+            self._aborted = True
         self._sink.abort()
 
     def __enter__(self) -> ArchiveWriter:
@@ -380,7 +504,7 @@ class ArchiveWriter:
     ) -> None:
         if exc_type is not None:
             self.abort()
-        else:
+        elif not self._aborted:
             self.close()
 
     def __repr__(self) -> str:

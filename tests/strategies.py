@@ -38,6 +38,8 @@ __all__ = [
     "archive_models",
     "bson_documents",
     "bson_values",
+    "collection_names",
+    "db_names",
     "expected_documents",
     "expected_events",
     "mutations",
@@ -51,6 +53,13 @@ __all__ = [
 _chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 #: A db or collection name: non-ASCII allowed, NUL never (spec §3.3).
 names = st.text(_chars, min_size=1, max_size=8)
+#: Names the writer accepts: no '$' in a collection, none of / \\ . space " $ in a database.
+collection_names = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00$"), min_size=1, max_size=8
+)
+db_names = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters='\x00/\\. "$'), min_size=1, max_size=8
+)
 _keys = st.text(_chars, max_size=6)
 
 _scalars: st.SearchStrategy[Any] = st.one_of(
@@ -116,15 +125,17 @@ class ArchiveModel:
 
 @st.composite
 def archive_models(draw: st.DrawFn, max_namespaces: int = 4, max_docs: int = 5) -> ArchiveModel:
-    """Random collections (db "" included, non-ASCII names) and an interleaved plan."""
-    dbs = st.one_of(st.just(""), names)
-    pairs = draw(st.lists(st.tuples(dbs, names), max_size=max_namespaces, unique=True))
+    """Random collections (the oplog's db "" included, non-ASCII names) and an interleaved plan."""
+    pairs = draw(st.lists(st.tuples(db_names, collection_names), max_size=max_namespaces, unique=True))
+    if pairs and draw(st.booleans()):
+        pairs[draw(st.integers(0, len(pairs) - 1))] = ("", "oplog")  # §5.1
+        pairs = list(dict.fromkeys(pairs))
     collections = tuple(
         (
             db,
             coll,
             draw(st.sampled_from(["", '{"indexes":[]}', '{"options":{},"indexes":[],"uuid":"00"}'])),
-            draw(st.sampled_from(["collection", "view", "", None])),
+            draw(st.sampled_from(["", None] if db == "" else ["collection", "view", "", None])),
         )
         for db, coll in pairs
     )
@@ -150,7 +161,7 @@ def archive_models(draw: st.DrawFn, max_namespaces: int = 4, max_docs: int = 5) 
         plan.append(per_ns[i][cursors[i]])
         cursors[i] += 1
     return ArchiveModel(
-        server_version=draw(st.sampled_from(["7.0.1", "8.3.0", "4.4.29", "unknown"])),
+        server_version=draw(st.sampled_from(["7.0.1", "8.3.0", "4.4.29", "8.0.0-rc1"])),
         tool_version=draw(st.text(_chars, max_size=10)),
         concurrent_collections=draw(st.integers(-(2**31), 2**31 - 1)),
         collections=collections,
@@ -177,7 +188,7 @@ def write_model(model: ArchiveModel, dst: Any = None, *, gzip: bool = False) -> 
             if op.kind == "write":
                 w.write(op.doc)
             elif op.kind == "flush":
-                w._flush()
+                w.flush()
             else:
                 w.close()
     return out.getvalue() if isinstance(out, io.BytesIO) else b""

@@ -17,6 +17,8 @@ import bson
 import pytest
 
 import mongoarchive
+from mongoarchive import schema
+from mongoarchive._crc import crc64, to_int64
 from mongoarchive.checker import check_archive
 from mongoarchive.cli import VERBS, main
 from mongoarchive.errors import HeaderError
@@ -38,14 +40,22 @@ NOT_UTF8 = b"\xff\xfe../\xc0\x80"
 
 
 def _archive(db: str, coll: str) -> bytes:
-    out = io.BytesIO()
-    with mongoarchive.open(out, "w", server_version="7.0.0", tool_version="t") as w:
-        ns = w.add_collection(db, coll, '{"indexes":[]}')
-        plain = w.add_collection("plain", "coll")
-        for i in range(3):
-            ns.write({"_id": i, "v": "x" * i})
-        plain.write({"_id": 1})
-    return out.getvalue()
+    """An archive with the hostile namespace, built field by field: the writer refuses such names."""
+    terminator = b"\xff\xff\xff\xff"
+    header = {"concurrent_collections": 4, "version": "0.1", "server_version": "7.0.0", "tool_version": "t"}
+    out = [b"\x6d\xe2\x99\x81", schema.ArchiveHeader.build(header)]
+    namespaces = {(db, coll): [bson.encode({"_id": i, "v": "x" * i}) for i in range(3)]}
+    namespaces[("plain", "coll")] = [bson.encode({"_id": 1})]
+    for d, c in namespaces:
+        entry = {"db": d, "collection": c, "metadata": '{"indexes":[]}', "size": 0, "type": "collection"}
+        out.append(schema.CollectionMetadata.build(entry))
+    out.append(terminator)
+    for (d, c), docs in namespaces.items():
+        for eof, crc in ((False, 0), (True, to_int64(crc64(b"".join(docs))))):
+            out.append(schema.NamespaceHeader.build({"db": d, "collection": c, "EOF": eof, "CRC": crc}))
+            out.extend([] if eof else docs)
+            out.append(terminator)
+    return b"".join(out)
 
 
 def _not_utf8_archive() -> bytes:
@@ -123,13 +133,18 @@ def test_names_survive_a_round_trip_unchanged(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_salvage_keeps_hostile_names_as_data(case: str, tmp_path: Path) -> None:
+def test_salvage_drops_names_no_server_can_hold(case: str, tmp_path: Path) -> None:
+    """The writer refuses these names (a restore could not create them): salvage says so, keeps the rest."""
     out = tmp_path / "out.archive"
     report = salvage(io.BytesIO(CASES[case]), out)
-    assert report.clean
+    assert not report.clean
+    hostile = report.namespaces[0]
+    assert hostile.status == "dropped"
+    assert any(note.startswith("cannot be written") for note in hostile.notes)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.archive"]
+    assert check_archive(out).ok()
     with mongoarchive.open(out) as archive:
-        assert archive.collections[0].namespace == HOSTILE[case]
+        assert [c.namespace for c in archive.collections] == [("plain", "coll")]
 
 
 def test_inspect_json_escapes_nul_and_newlines(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def rewrite(data: bytes) -> bytes:
             current = None
             for ev in reader.events():
                 if isinstance(ev, (Segment, NamespaceEnd)) and current is not None:
-                    ns_writers[current]._flush()
+                    ns_writers[current].flush()
                     current = None
                 if isinstance(ev, Segment):
                     current = ev.ns
