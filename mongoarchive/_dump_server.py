@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from . import _writer_checks
 from .errors import AuthenticationError, DumpError, MongoArchiveError, ServerConnectionError, UsageError
 
 if TYPE_CHECKING:
@@ -36,17 +36,17 @@ _UNAUTHORIZED = 13
 _NS_NOT_FOUND = 26
 # mongorestore's db.StrToVersion: drop a build suffix after "-" or "+", then exactly
 # three dot-separated decimal numbers (§3.1, §7).
-_VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
 def parse_server_version(version: str) -> tuple[int, int, int] | None:
-    """(major, minor, patch) as mongorestore 100.16+ parses ``server_version``, or None if it cannot."""
-    core = version.split("-", 1)[0].split("+", 1)[0]
-    match = _VERSION.fullmatch(core)
-    if match is None:
+    """(major, minor, patch) as mongorestore 100.16+ parses ``server_version``, or None if it cannot.
+
+    The writer's rule (``_writer_checks``) is the one rule; a dump asks it before writing anything.
+    """
+    try:
+        return _writer_checks.parse_server_version(version)
+    except UsageError:
         return None
-    major, minor, patch = (int(g) for g in match.groups())
-    return major, minor, patch
 
 
 def convert_error(exc: BaseException, what: str, namespace: str | None = None) -> MongoArchiveError:

@@ -185,7 +185,7 @@ def _encode_metadata(doc: Mapping[Any, Any], collection: str, kind: str | None, 
         raise UsageError(f"metadata 'type' is {meta_type!r}, the entry's type is {kind!r}", namespace=ns)
     # mongodump's encoder (canonical Extended JSON v2, its key order and omissions) lives
     # with the dump driver; imported here only when a mapping is given.
-    from .dump import metadata_json
+    from ._dump_metadata import metadata_json
 
     try:
         return metadata_json(options, indexes, uuid, name, meta_type)
