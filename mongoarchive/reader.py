@@ -69,7 +69,7 @@ class ArchiveReader:
         except BaseException:
             self._close_quietly()
             raise
-        self._demux = Demux(self.collections)
+        self._demux = Demux(self.collections, self.header.server_version, self.warnings)
         #: Per body namespace, in order of first appearance; filled while reading.
         self.namespaces: dict[Namespace, NamespaceSummary] = self._demux.summaries
         self.body_offset = self._framer.offset

@@ -11,7 +11,7 @@ from typing import Any
 import bson
 import pytest
 from conftest import spec_vectors
-from paths import SHARED_VECTORS
+from paths import SHARED_VECTORS, SPEC_VECTORS
 
 import mongoarchive
 from mongoarchive.checker import CheckResult, check_archive
@@ -102,10 +102,13 @@ def codes(result: CheckResult, severity: str = "error") -> list[str]:
 def test_valid_vectors_pass(item: tuple[Path, dict[str, Any]]) -> None:
     path, sidecar = item
     result = check_archive(path)
-    assert result.errors == []
-    assert result.ok()
-    assert codes(result, "warning") == sidecar["warnings"]
+    refused = sidecar["refused_by"]
+    assert result.ok() == (refused == [])
+    assert [p.code for p in result.problems] == sidecar["warnings"]
+    assert sorted({r for p in result.problems for r in p.refused_by}) == sorted(refused)
     assert result.ok(strict=True) == (sidecar["warnings"] == [])
+    for release in ("100.6", "100.14", "100.16", "100.18"):
+        assert check_archive(path, target=release).ok() == (release not in refused), release
     assert result.unchecked == []
     assert result.gzip == sidecar["summary"]["gzip"]
     got = [s.to_dict() for s in result.namespaces.values()]
@@ -237,16 +240,60 @@ def test_damaged_gzip_stops_with_an_open_ended_range() -> None:
     assert result.errors[0].code in {"bad-gzip", "truncated", "bad-length", "missing-nul", "bad-header"}
 
 
-def test_header_field_types_are_warnings() -> None:
+def test_strict_header_rules_are_errors_for_100_14_and_later_only() -> None:
     data = bytearray(build({"a.x": [{"i": 1}]}))
     off = header_offsets(bytes(data), "a.x")[0]
     size = struct.unpack_from("<i", data, off)[0]
     header = bson.encode({"db": "a", "collection": "x", "EOF": False, "CRC": 0, "extra": 1})
     data[off : off + size] = header
-    result = check_archive(io.BytesIO(bytes(data)))
-    assert result.errors == []
-    assert sorted(codes(result, "warning")) == ["crc-not-int64", "unknown-field"]
-    assert result.ok() and not result.ok(strict=True)
+    old = check_archive(io.BytesIO(bytes(data)), target="100.6")
+    assert old.errors == []
+    assert sorted(codes(old, "warning")) == ["crc-not-int64", "unknown-field"]
+    assert old.ok() and not old.ok(strict=True)
+    for target in ("100.14", "100.18", "all"):
+        new = check_archive(io.BytesIO(bytes(data)), target=target)
+        assert sorted(codes(new)) == ["crc-not-int64", "unknown-field"], target
+        assert all(p.refused_by == ("100.14", "100.16", "100.18") for p in new.problems)
+
+
+def test_extra_prelude_fields_are_accepted_by_every_release() -> None:
+    """Every release ignores unknown fields in the archive header and collection entries (§3.1, §3.2)."""
+    path = SPEC_VECTORS / "valid" / "tolerated-extra-fields.archive"
+    for target in ("100.6", "100.14", "100.16", "100.18", "all"):
+        result = check_archive(path, target=target)
+        prelude = [p for p in result.problems if p.code == "ignored-field"]
+        assert len(prelude) == 2 and all(p.severity == "warning" and p.refused_by == () for p in prelude)
+
+
+@pytest.mark.parametrize(
+    ("server_version", "refused"),
+    [
+        ("unknown", True),
+        ("", True),
+        (None, True),
+        ("3.4", True),
+        ("8.0.4-rc1", False),
+        ("7.0.0+abc", False),
+        ("8.0.4", False),
+    ],
+)
+def test_server_version_must_be_x_y_z_from_100_16(server_version: str | None, refused: bool) -> None:
+    fields: dict[str, Any] = {"concurrent_collections": 4, "version": "0.1"}
+    if server_version is not None:
+        fields["server_version"] = server_version
+    fields["tool_version"] = "100.9.4"
+    data = b"\x6d\xe2\x99\x81" + bson.encode(fields) + TERM
+    default = check_archive(io.BytesIO(data))
+    assert default.ok() is not refused
+    assert check_archive(io.BytesIO(data), target="100.14").ok()
+    assert check_archive(io.BytesIO(data), target="100.16").ok() is not refused
+    if refused:
+        (problem,) = default.problems
+        assert (problem.code, problem.offset, problem.refused_by) == (
+            "bad-server-version",
+            4,
+            ("100.16", "100.18"),
+        )
 
 
 def test_max_problems_caps_the_list() -> None:

@@ -24,8 +24,11 @@ def _id(item: tuple[Path, dict[str, Any]]) -> str:
 @pytest.mark.parametrize("item", VALID, ids=_id)
 def test_valid_vector_exits_0(capsys: pytest.CaptureFixture[str], item: tuple[Path, dict[str, Any]]) -> None:
     path, sidecar = item
-    status, out, err = run(capsys, "check", str(path))
+    # Judged by a release that reads it: every valid vector has one (spec/vectors sidecars).
+    target = "100.18" if "100.18" not in sidecar["refused_by"] else "100.6"
+    status, out, err = run(capsys, "check", "--target", target, str(path))
     assert status == 0 and err == ""
+    assert run(capsys, "check", str(path))[0] == (1 if sidecar["refused_by"] else 0)
     lines = out.splitlines()
     n = sidecar["summary"]["namespaces"]
     docs = sum(x["documents"] for x in n)
@@ -71,7 +74,9 @@ def test_json_report(capsys: pytest.CaptureFixture[str], item: tuple[Path, dict[
     assert (first["severity"], first["code"], first["namespace"]) == ("error", e["code"], e["namespace"])
     if e["offset"] is not None:
         assert first["offset"] == e["offset"]
-    assert set(first) == {"severity", "code", "message", "offset", "namespace", "hint"}
+    assert set(first) == {"severity", "code", "message", "offset", "namespace", "hint", "refused_by"}
+    assert first["refused_by"] == ["100.6", "100.14", "100.16", "100.18"]
+    assert file_report["target"] == "all" and report["target"] == "all"
     assert file_report["errors"] == sum(p["severity"] == "error" for p in file_report["problems"])
 
 
@@ -85,6 +90,7 @@ def test_several_files_and_json_shape(capsys: pytest.CaptureFixture[str]) -> Non
     assert set(report["files"][0]) == {
         "file",
         "valid",
+        "target",
         "gzip",
         "bytes",
         "errors",
@@ -98,15 +104,39 @@ def test_several_files_and_json_shape(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_strict_fails_on_warnings(capsys: pytest.CaptureFixture[str]) -> None:
     path = SPEC_VECTORS / "valid" / "tolerated-int32-crc.archive"
-    assert run(capsys, "check", str(path))[0] == 0
-    status, out, _ = run(capsys, "check", "--strict", str(path))
+    assert run(capsys, "check", "--target", "100.6", str(path))[0] == 0
+    status, out, _ = run(capsys, "check", "--target", "100.6", "--strict", str(path))
     assert status == 1
     assert out.count("warning: ") == 2 and "[crc-not-int64]" in out
+    assert "mongorestore 100.14, 100.16 and 100.18 refuse it" in out
     assert out.splitlines()[-1] == f"{path}: FAILED (0 errors, 2 warnings)"
 
 
+def test_target_decides_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """An int32 CRC is refused by 100.14+: an error for them and for all, a warning for 100.6 (§7)."""
+    path = SPEC_VECTORS / "valid" / "tolerated-int32-crc.archive"
+    for target, status in (("all", 1), ("100.18", 1), ("100.18.0", 1), ("100.14", 1), ("100.6", 0)):
+        assert run(capsys, "check", "--target", target, str(path))[0] == status, target
+    status, out, _ = run(capsys, "check", "--format", "json", "--target", "100.6.1", str(path))
+    report = json.loads(out)
+    assert status == 0 and report["target"] == "100.6.1"
+    (file_report,) = report["files"]
+    assert file_report["target"] == "100.6"
+    assert [(p["severity"], p["refused_by"]) for p in file_report["problems"]] == [
+        ("warning", ["100.14", "100.16", "100.18"])
+    ] * 2
+
+
+def test_unknown_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    path = SPEC_VECTORS / "valid" / "sample.archive"
+    for bad in ("100.7", "100.6.2", "latest", "100"):
+        status, out, err = run(capsys, "check", "--target", bad, str(path))
+        assert status == 2 and out == "", bad
+        assert err.startswith("mongoarchive check: error: --target: unknown release")
+
+
 def test_quiet_prints_only_failures(capsys: pytest.CaptureFixture[str]) -> None:
-    good = SPEC_VECTORS / "valid" / "tolerated-extra-fields.archive"
+    good = SPEC_VECTORS / "valid" / "tolerated-version.archive"
     bad = SPEC_VECTORS / "invalid" / "unseen-namespace.archive"
     assert run(capsys, "check", "-q", str(good)) == (0, "", "")
     assert run(capsys, "-q", "check", str(good)) == (0, "", "")

@@ -1,8 +1,10 @@
 """``mongoarchive check FILE...``: full validation for CI, every problem reported.
 
 Exit status: 0 every file is valid, 1 problems were found, 2 usage or I/O
-errors.  Warnings (things older tools accept but mongorestore 100.14+
-refuses, spec/archive.md §7) fail only with ``--strict``.
+errors.  ``--target`` names the mongorestore release to judge by (default
+``all``: an archive that any supported release refuses fails); what only
+other releases refuse is a warning, and warnings fail only with ``--strict``
+(spec/archive.md §7).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from .._releases import RELEASES, parse_target
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import add_format_argument, error_line, open_input, quiet, verbosity
@@ -28,7 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_format_argument(parser)
     parser.add_argument(
-        "--strict", action="store_true", help="warnings fail too (fields mongorestore 100.14+ refuses)"
+        "--target",
+        default="all",
+        metavar="RELEASE",
+        help=f"the mongorestore release whose verdict counts: {', '.join(RELEASES)} (or in full, "
+        "e.g. 100.6.1), or all (default): what only other releases refuse is a warning",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="warnings fail too (including what every release accepts)"
     )
     parser.add_argument(
         "--max-problems",
@@ -81,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_problems < 1:
         print("mongoarchive check: error: --max-problems must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        parse_target(args.target)
+    except ValueError as exc:
+        print(f"mongoarchive check: error: --target: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.files.count("-") > 1:
         print("mongoarchive check: error: standard input (-) can be read only once", file=sys.stderr)
         return EXIT_USAGE
@@ -91,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path
-                result = check_archive(handle, name=name, max_problems=args.max_problems)
+                result = check_archive(handle, name=name, max_problems=args.max_problems, target=args.target)
         except ArchiveIOError as exc:
             status = EXIT_USAGE
             print(error_line(exc, "mongoarchive check"), file=sys.stderr)
@@ -112,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
                     )
             sys.stdout.flush()
     if args.format == "json":
-        out = {"valid": status == EXIT_OK, "strict": args.strict, "files": reports}
+        out = {"valid": status == EXIT_OK, "strict": args.strict, "target": args.target, "files": reports}
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return status
