@@ -86,12 +86,14 @@ def _wrong_type(
 
 
 def _string(doc: dict[str, Any], name: str, what: str, offset: int, ns: str | None) -> str | None:
-    """A string field (None when missing).  bson decodes a BSON symbol as str too, which
-    every release reads as a string in the prelude; JavaScript code (a str subclass) is
-    refused by all of them."""
+    """A string field (None when missing, "" when null).  bson decodes a BSON symbol as str
+    too, which every release reads as a string in the prelude; JavaScript code (a str
+    subclass) is refused by all of them."""
     if name not in doc:
         return None
     value = doc[name]
+    if value is None:
+        return ""
     if type(value) is not str:
         raise _wrong_type(what, name, value, "a string", offset, ns)
     return value
