@@ -129,6 +129,7 @@ class CheckResult:
             "unchecked": [{"start": a, "end": b} for a, b in self.unchecked],
             "namespaces": [s.to_dict() for s in self.namespaces.values()],
             "report_truncated": self.truncated_report,
+            "listed": len(self.problems),
         }
 
 
@@ -489,6 +490,7 @@ class _Checker:
             except ChecksumError as err:
                 exc = err
         if tainted:
+            summary.crc = "unverifiable"
             self.add(
                 Problem(
                     "warning",

@@ -184,6 +184,10 @@ def test_resynchronises_after_a_framing_error() -> None:
     assert result.unchecked == [(x_doc2, x_eof), (z_doc, z_eof)]
     assert result.namespaces[mongoarchive.Namespace("a", "y")].crc == "ok"
     assert codes(result, "warning") == ["crc-unverifiable", "crc-unverifiable"]
+    # One vocabulary: the namespace's CRC state is the problem's word (not "mismatch").
+    states = {str(s.ns): s.crc for s in result.namespaces.values()}
+    assert states == {"a.x": "unverifiable", "a.y": "ok", "a.z": "unverifiable"}
+    assert [n["crc"] for n in result.to_dict()["namespaces"]] == ["unverifiable", "ok", "unverifiable"]
 
 
 def test_truncation_reports_every_unfinished_namespace() -> None:
@@ -303,6 +307,10 @@ def test_max_problems_caps_the_list() -> None:
         data[j] ^= 0x20
     result = check_archive(io.BytesIO(bytes(data)), max_problems=3)
     assert len(result.problems) == 3 and result.truncated_report
+    # Counting goes on after the cap: all six are counted, three listed.
+    assert (result.error_count, result.warning_count) == (6, 0)
+    report = result.to_dict()
+    assert (report["errors"], report["listed"], report["report_truncated"]) == (6, 3, True)
 
 
 def test_missing_file_raises_io_error(tmp_path: Path) -> None:

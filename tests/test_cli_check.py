@@ -99,6 +99,7 @@ def test_several_files_and_json_shape(capsys: pytest.CaptureFixture[str]) -> Non
         "unchecked",
         "namespaces",
         "report_truncated",
+        "listed",
     }
 
 
@@ -192,3 +193,30 @@ def test_stdin_pipe() -> None:
     first = proc.stdout.decode().splitlines()[0]
     assert first.startswith(f"<stdin>: byte {sidecar['error']['offset']}: error: ")
     assert "Traceback" not in proc.stderr.decode()
+
+
+def test_max_problems_cut_still_counts_every_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Three errors listed one at a time: the summary counts three, not one."""
+    path = tmp_path / "three.archive"
+    data = (SPEC_VECTORS / "invalid" / "unseen-namespace.archive").read_bytes()
+    path.write_bytes(data + b"\x00")  # unseen namespace, then a byte that is no block
+    full = json.loads(run(capsys, "check", "--format", "json", str(path))[1])["files"][0]
+    assert full["errors"] >= 2 and not full["report_truncated"]
+    status, out, _ = run(capsys, "check", "--max-problems", "1", str(path))
+    assert status == 1
+    lines = out.splitlines()
+    assert sum(" error: " in ln for ln in lines) == 1
+    total = full["errors"] + full["warnings"]
+    assert f"{path}: only the first 1 of {total} problems are listed (--max-problems)" in lines
+    assert lines[-1] == f"{path}: FAILED ({full['errors']} errors, {full['warnings']} warnings)"
+    cut = json.loads(run(capsys, "check", "--format", "json", "--max-problems", "1", str(path))[1])["files"][
+        0
+    ]
+    assert (cut["errors"], cut["warnings"], cut["listed"], cut["report_truncated"]) == (
+        full["errors"],
+        full["warnings"],
+        1,
+        True,
+    )

@@ -68,9 +68,12 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     for start, end in result.unchecked:
         stop = "the end of the stream (unknown)" if end is None else str(end)
         lines.append(f"{result.file}: unchecked bytes {start} to {stop}: not validated")
+    errors, warnings = result.error_count, result.warning_count
     if result.truncated_report:
-        lines.append(f"{result.file}: more problems were found than --max-problems allows to list")
-    errors, warnings = len(result.errors), len(result.warnings)
+        lines.append(
+            f"{result.file}: only the first {len(result.problems)} of {errors + warnings} problems "
+            "are listed (--max-problems)"
+        )
     if result.ok(strict):
         if not be_quiet:
             docs = sum(s.documents for s in result.namespaces.values())
