@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import bson
+from bson.code import Code
 from bson.int64 import Int64
 
 from ._crc import to_uint64
@@ -64,11 +65,19 @@ def _warning(code: str, message: str, offset: int, ns: str | None = None) -> Arc
     return ArchiveWarning(code, f"{message}; {refusal_note(code)}", offset, ns)
 
 
-_TYPE_NAMES = {int: "int32", float: "double", bool: "boolean", type(None): "null", Int64: "int64"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an int32",
+    float: "a double",
+    bool: "a boolean",
+    type(None): "null",
+    Int64: "an int64",
+    Code: "JavaScript code",
+}
 
 
 def _type_name(value: object) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
+    return _TYPE_NAMES.get(type(value), f"a {type(value).__name__}")
 
 
 def _is_int(value: object) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import bson
 import pytest
 from cli_helpers import run
 from conftest import spec_vectors
@@ -220,3 +222,40 @@ def test_max_problems_cut_still_counts_every_problem(
         1,
         True,
     )
+
+
+def test_directory_checks_every_archive_under_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    good = (SPEC_VECTORS / "valid" / "sample.archive").read_bytes()
+    bad = (SPEC_VECTORS / "invalid" / "crc-mismatch.archive").read_bytes()
+    (tmp_path / "b" / "deep").mkdir(parents=True)
+    (tmp_path / "a.archive").write_bytes(good)
+    (tmp_path / "b" / "deep" / "no-suffix").write_bytes(bad)  # found by its magic number
+    (tmp_path / "b" / "c.archive.gz").write_bytes(gzip.compress(good))
+    (tmp_path / "b" / "notes.txt").write_text("not an archive\n")
+    (tmp_path / "b" / "coll.bson").write_bytes(bson.encode({"a": 1}))
+    status, out, err = run(capsys, "check", str(tmp_path))
+    assert status == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "skipped 2 files that do not look like archives (-v lists them)"
+    verdicts = [ln for ln in lines if ": ok (" in ln or ": FAILED (" in ln]
+    assert [v.split(": ")[0] for v in verdicts] == [
+        str(tmp_path / "a.archive"),
+        str(tmp_path / "b" / "c.archive.gz"),
+        str(tmp_path / "b" / "deep" / "no-suffix"),
+    ]
+    assert ": FAILED (" in verdicts[2]
+    report = json.loads(run(capsys, "check", "--format", "json", str(tmp_path / "b"))[1])
+    assert [f["valid"] for f in report["files"]] == [True, False]
+    assert report["skipped"] == [str(tmp_path / "b" / "coll.bson"), str(tmp_path / "b" / "notes.txt")]
+    status, out, _ = run(capsys, "check", "-v", str(tmp_path / "b"))
+    assert out.splitlines()[0].endswith(f": {tmp_path / 'b' / 'coll.bson'}, {tmp_path / 'b' / 'notes.txt'}")
+    assert run(capsys, "check", str(tmp_path / "a.archive"))[0] == 0
+
+
+def test_directory_without_archives_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n")
+    status, out, err = run(capsys, "check", str(tmp_path))
+    assert status == 2 and out == ""
+    assert err == f"mongoarchive check: error: no archive found under {tmp_path}\n"

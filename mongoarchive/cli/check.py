@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from .. import is_archive
 from .._releases import RELEASES, parse_target
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
@@ -27,7 +30,10 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", metavar="FILE", nargs="+", help="archive paths (gzip is sniffed), or - for standard input"
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help="archive paths (gzip is sniffed), directories (every archive under them), or - for stdin",
     )
     add_format_argument(parser)
     parser.add_argument(
@@ -90,6 +96,24 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     return lines
 
 
+def looks_like_archive(path: Path) -> bool:
+    """Named like an archive, or starting with the magic number (plain or gzip, §2, §8)."""
+    return path.name.endswith((".archive", ".archive.gz")) or is_archive(path)
+
+
+def expand(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Each directory replaced by the archives under it, recursively and sorted: (files, skipped)."""
+    files: list[str] = []
+    skipped: list[str] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            files.append(path)
+            continue
+        for found in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+            (files if looks_like_archive(found) else skipped).append(str(found))
+    return files, skipped
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_problems < 1:
         print("mongoarchive check: error: --max-problems must be at least 1", file=sys.stderr)
@@ -103,9 +127,16 @@ def run(args: argparse.Namespace) -> int:
         print("mongoarchive check: error: standard input (-) can be read only once", file=sys.stderr)
         return EXIT_USAGE
     be_quiet = quiet(args)
+    files, skipped = expand(args.files)
+    if not files:
+        print("mongoarchive check: error: no archive found under " + ", ".join(args.files), file=sys.stderr)
+        return EXIT_USAGE
+    if skipped and args.format != "json" and not be_quiet:
+        listing = ": " + ", ".join(skipped) if verbosity(args) > 0 else " (-v lists them)"
+        print(f"skipped {len(skipped)} files that do not look like archives{listing}")
     status = EXIT_OK
     reports: list[dict[str, Any]] = []
-    for path in args.files:
+    for path in files:
         try:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path
@@ -130,7 +161,13 @@ def run(args: argparse.Namespace) -> int:
                     )
             sys.stdout.flush()
     if args.format == "json":
-        out = {"valid": status == EXIT_OK, "strict": args.strict, "target": args.target, "files": reports}
+        out = {
+            "valid": status == EXIT_OK,
+            "strict": args.strict,
+            "target": args.target,
+            "files": reports,
+            "skipped": skipped,
+        }
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return status
