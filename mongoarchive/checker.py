@@ -17,6 +17,7 @@ import dataclasses
 import os
 from typing import IO, Any, Literal
 
+from ._bsoncheck import invalid_documents
 from ._crc import crc64
 from ._framing import MAGIC, Framer, describe_bytes, describe_magic
 from ._io import open_source
@@ -31,6 +32,7 @@ from ._rules import (
 from .errors import (
     ArchiveError,
     ChecksumError,
+    DocumentError,
     FramingError,
     HeaderError,
     MetadataError,
@@ -99,6 +101,8 @@ class CheckResult:
     size: int = 0
     #: True if more problems were found than ``max_problems`` allowed to keep.
     truncated_report: bool = False
+    #: True if every document was decoded as BSON (``deep``), not only framed and checksummed.
+    deep: bool = False
     #: Problems found, listed or not (the list stops at ``max_problems``).
     error_count: int = 0
     warning_count: int = 0
@@ -121,6 +125,7 @@ class CheckResult:
             "file": self.file,
             "valid": self.ok(strict),
             "target": "all" if self.target == RELEASES else self.target[0],
+            "deep": self.deep,
             "gzip": self.gzip,
             "bytes": self.size,
             "errors": self.error_count,
@@ -426,13 +431,34 @@ class _Checker:
             run = fr.next_run()
             if run is None:
                 return
+            begin, end, count = run
+            if self.result.deep:
+                self.deep(begin, end)
             if summary is not None:
-                begin, end, count = run
                 view = memoryview(fr.buf)
                 summary.crc_value = crc64(view[begin:end], summary.crc_value)
                 view.release()
                 summary.documents += count
                 summary.bytes += end - begin
+
+    def deep(self, begin: int, end: int) -> None:
+        """``--deep``: every document of ``buf[begin:end]`` must be valid BSON (§2)."""
+        view = memoryview(self.fr.buf)
+        try:
+            bad = invalid_documents(view[begin:end])
+        finally:
+            view.release()
+        for at, reason in bad:
+            self.error(
+                DocumentError(
+                    f"the document is not valid BSON: {reason}",
+                    offset=self.fr.base + begin + at,
+                    namespace=self.fr.namespace,
+                    code="bad-bson",
+                    hint="its length and final NUL are intact, so the CRC may match; the server "
+                    "refuses the document when mongorestore inserts it",
+                )
+            )
 
     def begin(self, ns: Namespace, eof: bool, start: int) -> NamespaceSummary | None:
         try:
@@ -546,6 +572,7 @@ def check_archive(
     name: str | None = None,
     max_problems: int = 1000,
     target: str = "all",
+    deep: bool = False,
 ) -> CheckResult:
     """Check a whole archive (path, binary file object or "-") and return every problem found.
 
@@ -554,13 +581,14 @@ def check_archive(
     result.  ``gzip``: None sniffs.  ``target``: a mongorestore release ("100.6",
     "100.14", "100.16", "100.18", or in full, "100.6.1") or "all": a problem is an
     error when a target release refuses the archive for it, else a warning (§7).
+    ``deep``: also decode every document as BSON (``bad-bson``), like ``bsondump --objcheck``.
     """
     try:
         releases = parse_target(target)
     except ValueError as exc:
         raise UsageError(str(exc), hint="--target takes one of " + ", ".join((*RELEASES, "all"))) from exc
     source = open_source(src, gzip=gzip)
-    result = CheckResult(file=name or source.name, gzip=source.gzip, target=releases)
+    result = CheckResult(file=name or source.name, gzip=source.gzip, target=releases, deep=deep)
     try:
         _Checker(Framer(source), result, max_problems).run()
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import Any
 
 import bson
 import pytest
-from cli_helpers import run
+from cli_helpers import run, walk
 from conftest import spec_vectors
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
+
+from mongoarchive._crc import crc64
+from mongoarchive.cli.check import NOT_DEEP
 
 VALID = spec_vectors("valid")
 INVALID = spec_vectors("invalid")
@@ -21,6 +25,33 @@ INVALID = spec_vectors("invalid")
 
 def _id(item: tuple[Path, dict[str, Any]]) -> str:
     return item[0].stem
+
+
+def fix_crc(data: bytes, ns: str) -> bytes:
+    """``data`` with the EOF CRC of ``ns`` recomputed from its documents (after an edit)."""
+    value = crc64(b"".join(raw for n, raw in walk(data) if n == ns))
+    pos = 4
+    while struct.unpack_from("<i", data, pos)[0] != -1:  # prelude
+        pos += struct.unpack_from("<i", data, pos)[0]
+    pos += 4
+    while pos < len(data):  # blocks: a namespace header, documents, a terminator
+        size = struct.unpack_from("<i", data, pos)[0]
+        head = bson.decode(data[pos : pos + size])
+        if head["EOF"] is True and f"{head['db']}.{head['collection']}" == ns:
+            crc = struct.pack("<q", value - (1 << 64) if value >= 1 << 63 else value)
+            return data[: pos + size - 9] + crc + data[pos + size - 1 :]
+        pos += size
+        while (size := struct.unpack_from("<i", data, pos)[0]) != -1:
+            pos += size
+        pos += 4
+    raise AssertionError(f"no EOF block for {ns}")
+
+
+def report_lines(out: str) -> list[str]:
+    """The lines of a text report, without the closing note that documents were not decoded."""
+    lines = out.splitlines()
+    assert lines[-1] == NOT_DEEP
+    return lines[:-1]
 
 
 @pytest.mark.parametrize("item", VALID, ids=_id)
@@ -31,7 +62,7 @@ def test_valid_vector_exits_0(capsys: pytest.CaptureFixture[str], item: tuple[Pa
     status, out, err = run(capsys, "check", "--target", target, str(path))
     assert status == 0 and err == ""
     assert run(capsys, "check", str(path))[0] == (1 if sidecar["refused_by"] else 0)
-    lines = out.splitlines()
+    lines = report_lines(out)
     n = sidecar["summary"]["namespaces"]
     docs = sum(x["documents"] for x in n)
     warnings = len(sidecar["warnings"])
@@ -59,7 +90,7 @@ def test_invalid_vector_exits_1_naming_the_problem(
     assert f"[{e['code']}]" in first
     if e["namespace"] is not None:
         assert first.endswith(f"(namespace {e['namespace']!r})")
-    assert out.splitlines()[-1].startswith(f"{path}: FAILED (")
+    assert report_lines(out)[-1].startswith(f"{path}: FAILED (")
 
 
 @pytest.mark.parametrize("item", INVALID, ids=_id)
@@ -93,6 +124,7 @@ def test_several_files_and_json_shape(capsys: pytest.CaptureFixture[str]) -> Non
         "file",
         "valid",
         "target",
+        "deep",
         "gzip",
         "bytes",
         "errors",
@@ -112,7 +144,7 @@ def test_strict_fails_on_warnings(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 1
     assert out.count("warning: ") == 2 and "[crc-not-int64]" in out
     assert "mongorestore 100.14, 100.16 and 100.18 refuse it" in out
-    assert out.splitlines()[-1] == f"{path}: FAILED (0 errors, 2 warnings)"
+    assert report_lines(out)[-1] == f"{path}: FAILED (0 errors, 2 warnings)"
 
 
 def test_target_decides_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,7 +240,7 @@ def test_max_problems_cut_still_counts_every_problem(
     assert full["errors"] >= 2 and not full["report_truncated"]
     status, out, _ = run(capsys, "check", "--max-problems", "1", str(path))
     assert status == 1
-    lines = out.splitlines()
+    lines = report_lines(out)
     assert sum(" error: " in ln for ln in lines) == 1
     total = full["errors"] + full["warnings"]
     assert f"{path}: only the first 1 of {total} problems are listed (--max-problems)" in lines
@@ -259,3 +291,56 @@ def test_directory_without_archives_is_a_usage_error(
     status, out, err = run(capsys, "check", str(tmp_path))
     assert status == 2 and out == ""
     assert err == f"mongoarchive check: error: no archive found under {tmp_path}\n"
+
+
+def test_deep_decodes_every_document(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A document with an unknown element type keeps its framing and CRC; only --deep sees it."""
+    good = (SPEC_VECTORS / "valid" / "base-two-namespaces.archive").read_bytes()
+    items = walk(good)
+    ns, raw = items[1]
+    offset = good.index(raw)
+    broken = bytearray(raw)
+    broken[4] = 0x77  # the first element's type byte: no such BSON type
+    data = good[:offset] + bytes(broken) + good[offset + len(raw) :]
+    path = tmp_path / "bad-bson.archive"
+    path.write_bytes(fix_crc(data, ns))
+    status, out, _ = run(capsys, "check", str(path))
+    assert status == 0 and out.splitlines()[-1] == NOT_DEEP
+    status, out, _ = run(capsys, "check", "--deep", str(path))
+    assert status == 1 and NOT_DEEP not in out
+    first = out.splitlines()[0]
+    assert first.startswith(f"{path}: byte {offset}: error: the document is not valid BSON: ")
+    assert first.endswith(f"[bad-bson] (namespace {ns!r})")
+    report = json.loads(run(capsys, "check", "--deep", "--format", "json", str(path))[1])["files"][0]
+    assert report["deep"] is True and [p["code"] for p in report["problems"]] == ["bad-bson"]
+    shallow = json.loads(run(capsys, "check", "--format", "json", str(path))[1])["files"][0]
+    assert shallow["deep"] is False and shallow["problems"] == []
+    assert run(capsys, "check", "--deep", str(SPEC_VECTORS / "valid" / "sample.archive"))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("what", "edit"),
+    [
+        ("bad UTF-8", lambda raw: raw.replace(b"alice", b"al\xffce")),
+        (
+            "inner length too long",
+            lambda raw: raw.replace(b"\x06\x00\x00\x00alice", b"\x07\x00\x00\x00alice"),
+        ),
+    ],
+)
+def test_deep_finds_damage_inside_documents(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, what: str, edit: Any
+) -> None:
+    raw = bson.encode({"_id": 1, "name": "alice", "tags": {"a": [1, 2]}})
+    bad = edit(raw)
+    assert len(bad) == len(raw) and bad != raw, what
+    good = (SPEC_VECTORS / "valid" / "base-two-namespaces.archive").read_bytes()
+    ns, first = walk(good)[0]
+    offset = good.index(first)
+    data = good[:offset] + bad + good[offset + len(first) :]
+    path = tmp_path / "bad.archive"
+    path.write_bytes(fix_crc(data, ns))
+    assert run(capsys, "check", str(path))[0] == 0
+    status, out, _ = run(capsys, "check", "--deep", str(path))
+    assert status == 1
+    assert f"{path}: byte {offset}: error: the document is not valid BSON" in out

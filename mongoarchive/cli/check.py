@@ -26,6 +26,7 @@ NAME = "check"
 HELP = "validate archives completely (framing, CRCs, prelude, metadata); exit 1 on problems"
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+NOT_DEEP = "documents: framing and CRC checked, not their BSON content (use --deep)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="RELEASE",
         help=f"the mongorestore release whose verdict counts: {', '.join(RELEASES)} (or in full, "
         "e.g. 100.6.1), or all (default): what only other releases refuse is a warning",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also decode every document as BSON (types, lengths, UTF-8, nesting), like bsondump --objcheck",
     )
     parser.add_argument(
         "--strict", action="store_true", help="warnings fail too (including what every release accepts)"
@@ -140,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path
-                result = check_archive(handle, name=name, max_problems=args.max_problems, target=args.target)
+                result = check_archive(
+                    handle, name=name, max_problems=args.max_problems, target=args.target, deep=args.deep
+                )
         except ArchiveIOError as exc:
             status = EXIT_USAGE
             print(error_line(exc, "mongoarchive check"), file=sys.stderr)
@@ -160,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
                         f"{s.segments} segments, crc {s.crc}"
                     )
             sys.stdout.flush()
+    if args.format != "json" and not args.deep and not be_quiet:
+        print(NOT_DEEP)
     if args.format == "json":
         out = {
             "valid": status == EXIT_OK,
