@@ -26,7 +26,9 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _readme() -> str:
-    return (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    """README.md and the pages under docs/."""
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    return "\n".join(p.read_text(encoding="utf-8") for p in pages if p.is_file())
 
 
 def test_verbs_are_registered() -> None:
