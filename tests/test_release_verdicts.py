@@ -355,3 +355,77 @@ def _vectors() -> list[Path]:
 @pytest.mark.parametrize("path", _vectors(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_vector_verdicts(capsys: pytest.CaptureFixture[str], path: Path) -> None:
     assert_same_verdicts(capsys, path, gzip=path.read_bytes()[:2] == b"\x1f\x8b")
+
+
+# -- against a server: what mongodump --out writes, what --dryRun and a restore find ------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from dumpserver import SecantusServer, secantusd_path
+
+    if secantusd_path() is None:
+        pytest.skip("SecantusDB is not installed (pip install SecantusDB==0.7.0b3)")
+    srv = SecantusServer(tmp_path_factory.mktemp("verdicts-server")).start()
+    try:
+        with srv.client() as client:
+            client.d.x.insert_many([{"_id": i} for i in range(3)])
+        yield srv
+    finally:
+        srv.stop()
+
+
+def tool(release: str, name: str, server: Any, *argv: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(ORACLE / RELEASES[release] / name),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server.port),
+        *argv,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("release", list(RELEASES))
+def test_mongodump_out_writes_prelude_json_from_100_18(server: Any, tmp_path: Path, release: str) -> None:
+    import json
+
+    proc = tool(release, "mongodump", server, "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    prelude = tmp_path / "out" / "prelude.json"
+    assert (tmp_path / "out" / "d" / "x.bson").is_file()
+    if release == "100.6":
+        assert not prelude.exists()
+    else:
+        assert json.loads(prelude.read_text())["ToolVersion"] == RELEASES[release]
+
+
+DRY_RUN = {
+    # case: (100.6.1 accepts, 100.18.0 accepts) with --dryRun; the body is never read
+    "server-version-unknown": (True, False),
+    "server-version-8.0.4": (True, True),
+    "crc-mismatch": (True, True),
+    "header-crc-int32": (True, True),
+    "unseen": (True, True),
+    "bad-magic": (False, False),
+    "cut-in-prelude": (False, False),
+}
+
+
+@pytest.mark.parametrize("name", list(DRY_RUN))
+def test_dry_run_reads_only_the_magic_and_the_prelude(server: Any, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.archive"
+    path.write_bytes(CASES[name]())
+    for release, accepts in zip(RELEASES, DRY_RUN[name], strict=True):
+        proc = tool(release, "mongorestore", server, "--dryRun", f"--archive={path}")
+        assert (proc.returncode == 0) == accepts, (release, proc.returncode, proc.stderr[-500:])
+
+
+@pytest.mark.skipif(not (SHARED_VECTORS / "bad-format.archive").is_file(), reason="real archives not present")
+@pytest.mark.parametrize("release", list(RELEASES))
+def test_bad_metadata_fails_the_restore_not_the_read(server: Any, release: str) -> None:
+    path = SHARED_VECTORS / "bad-format.archive"
+    assert archref_accepts(release, path)
+    assert tool(release, "mongorestore", server, "--dryRun", f"--archive={path}").returncode == 0
+    target = f"restored_{release.replace('.', '_')}"
+    proc = tool(release, "mongorestore", server, f"--archive={path}", "--nsFrom=test.*", f"--nsTo={target}.*")
+    assert proc.returncode != 0 and "error parsing metadata" in proc.stderr, proc.stderr[-500:]
