@@ -10,6 +10,7 @@ from typing import Any
 
 import bson
 import pytest
+from bson.int64 import Int64
 from conftest import spec_vectors
 from paths import SHARED_VECTORS, SPEC_VECTORS
 
@@ -316,3 +317,47 @@ def test_max_problems_caps_the_list() -> None:
 def test_missing_file_raises_io_error(tmp_path: Path) -> None:
     with pytest.raises(mongoarchive.ArchiveIOError):
         check_archive(tmp_path / "missing.archive")
+
+
+def test_timeseries_data_and_its_eof_under_two_names() -> None:
+    """Data under system.buckets.X, its EOF block under X with CRC 0: the buckets are unfinished (§5.4)."""
+    docs = bson.encode({"a": 1})
+    header = bson.encode(
+        {"concurrent_collections": 4, "version": "0.1", "server_version": "7.0.0", "tool_version": "t"}
+    )
+    entry = bson.encode({"db": "d", "collection": "X", "metadata": "", "size": 0, "type": "timeseries"})
+
+    def nsh(coll: str, eof: bool) -> bytes:
+        return bson.encode({"db": "d", "collection": coll, "EOF": eof, "CRC": Int64(0)})
+
+    prelude = b"\x6d\xe2\x99\x81" + header + entry + TERM
+    buckets = nsh("system.buckets.X", False) + docs + TERM
+    data = prelude + buckets + nsh("X", True) + TERM
+    result = check_archive(io.BytesIO(data))
+    assert [(p.code, p.namespace, p.offset) for p in result.errors] == [
+        ("undeclared-namespace", "d.X", len(prelude) + len(buckets)),
+        ("unfinished-namespace", "d.system.buckets.X", len(data)),
+    ]
+    assert result.namespaces[mongoarchive.Namespace("d", "system.buckets.X")].crc == "unfinished"
+
+
+def test_every_problem_code_is_in_the_release_table() -> None:
+    """No code falls back to the table's default: each was placed on purpose (spec §7)."""
+    import re
+
+    from mongoarchive._releases import REFUSED
+
+    package = Path(mongoarchive.__file__).parent
+    # The modules whose errors and warnings check reports (checker.py and what it runs).
+    modules = ("checker.py", "_rules.py", "_framing.py", "_io.py", "_crc.py")
+    source = "\n".join((package / m).read_text() for m in modules)
+    found = set(re.findall(r'code="([a-z0-9.-]+)"', source))
+    found |= set(re.findall(r'_warning\(\s*"([a-z0-9.-]+)"', source))
+    found |= set(re.findall(r'Problem\(\s*"(?:error|warning)",\s*"([a-z0-9.-]+)"', source))
+    found |= set(
+        re.findall(r'"([a-z0-9.-]+)" if viewless_server else', (package / "_releases.py").read_text())
+    )
+    found |= {cls.default_code for cls in vars(mongoarchive.errors).values() if isinstance(cls, type)}
+    found -= {"error", "invalid-archive", "bad-framing", "bad-document", "io-error", "usage"}
+    assert {"crc-unverifiable", "bad-server-version", "bad-bson", "viewless-timeseries"} <= found
+    assert found - set(REFUSED) == set()
