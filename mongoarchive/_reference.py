@@ -169,7 +169,7 @@ class _Reference:
         header, entries, warnings, offset = read_prelude(lambda what: prelude.next())
         self.warnings.extend(warnings)
         pos = offset + 4
-        demux = Demux(entries)
+        demux = Demux(entries, header.server_version, self.warnings)
         while True:
             self.namespace = None
             if pos == len(data):

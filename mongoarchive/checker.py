@@ -17,9 +17,11 @@ import dataclasses
 import os
 from typing import IO, Any, Literal
 
+from ._bsoncheck import invalid_documents
 from ._crc import crc64
 from ._framing import MAGIC, Framer, describe_bytes, describe_magic
 from ._io import open_source
+from ._releases import RELEASES, parse_target, refused_by
 from ._rules import (
     Demux,
     decode_archive_header,
@@ -30,6 +32,7 @@ from ._rules import (
 from .errors import (
     ArchiveError,
     ChecksumError,
+    DocumentError,
     FramingError,
     HeaderError,
     MetadataError,
@@ -37,6 +40,7 @@ from .errors import (
     NamespaceError,
     NotAnArchiveError,
     TruncatedError,
+    UsageError,
 )
 from .model import ArchiveHeader, ArchiveWarning, CollectionEntry, Namespace, NamespaceSummary
 
@@ -62,6 +66,8 @@ class Problem:
     offset: int | None = None
     namespace: str | None = None
     hint: str | None = None
+    #: The mongorestore releases that refuse an archive with this problem (spec §7).
+    refused_by: tuple[str, ...] = ()
 
     @classmethod
     def from_error(cls, exc: MongoArchiveError, severity: Severity = "error") -> Problem:
@@ -72,7 +78,9 @@ class Problem:
         return cls("warning", warning.code, warning.message, warning.offset, warning.namespace, None)
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["refused_by"] = list(self.refused_by)
+        return out
 
 
 @dataclasses.dataclass(slots=True)
@@ -81,6 +89,8 @@ class CheckResult:
 
     file: str
     gzip: bool | None = None
+    #: The releases whose verdict decides errors (``--target``), oldest first.
+    target: tuple[str, ...] = RELEASES
     header: ArchiveHeader | None = None
     collections: list[CollectionEntry] = dataclasses.field(default_factory=list)
     namespaces: dict[Namespace, NamespaceSummary] = dataclasses.field(default_factory=dict)
@@ -91,6 +101,11 @@ class CheckResult:
     size: int = 0
     #: True if more problems were found than ``max_problems`` allowed to keep.
     truncated_report: bool = False
+    #: True if every document was decoded as BSON (``deep``), not only framed and checksummed.
+    deep: bool = False
+    #: Problems found, listed or not (the list stops at ``max_problems``).
+    error_count: int = 0
+    warning_count: int = 0
 
     @property
     def errors(self) -> list[Problem]:
@@ -102,21 +117,24 @@ class CheckResult:
 
     def ok(self, strict: bool = False) -> bool:
         """True if no error was found (and, when ``strict``, no warning)."""
-        return not (self.problems if strict else self.errors)
+        return self.error_count == 0 and not (strict and self.warning_count)
 
     def to_dict(self, strict: bool = False) -> dict[str, Any]:
         """The JSON shape of ``mongoarchive check --format json`` (one file)."""
         return {
             "file": self.file,
             "valid": self.ok(strict),
+            "target": "all" if self.target == RELEASES else self.target[0],
+            "deep": self.deep,
             "gzip": self.gzip,
             "bytes": self.size,
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
+            "errors": self.error_count,
+            "warnings": self.warning_count,
             "problems": [p.to_dict() for p in self.problems],
             "unchecked": [{"start": a, "end": b} for a, b in self.unchecked],
             "namespaces": [s.to_dict() for s in self.namespaces.values()],
             "report_truncated": self.truncated_report,
+            "listed": len(self.problems),
         }
 
 
@@ -132,6 +150,7 @@ class _Stop(Exception):
 
 class _Checker:
     def __init__(self, framer: Framer, result: CheckResult, max_problems: int) -> None:
+        self.target = set(result.target)
         self.fr = framer
         self.result = result
         self.max_problems = max_problems
@@ -140,9 +159,18 @@ class _Checker:
         self.extra: dict[Namespace, NamespaceSummary] = {}  # undeclared namespaces (§6)
         self.extra_ended: set[Namespace] = set()
         self.tainted: set[Namespace] = set()  # CRC cannot be trusted: bytes were skipped
+        self.naming: list[ArchiveWarning] = []  # the demultiplexer's timeseries naming warnings
 
     # -- recording -------------------------------------------------------------
     def add(self, problem: Problem) -> None:
+        """Record ``problem``: an error if a target release refuses it, else a warning (§7)."""
+        refused = refused_by(problem.code)
+        severity: Severity = "error" if self.target.intersection(refused) else "warning"
+        problem = dataclasses.replace(problem, severity=severity, refused_by=refused)
+        if severity == "error":
+            self.result.error_count += 1
+        else:
+            self.result.warning_count += 1
         if len(self.result.problems) >= self.max_problems:
             self.result.truncated_report = True
             return
@@ -196,7 +224,7 @@ class _Checker:
         fr.pos = min(first - fr.base, fr.filled)
         # Every namespace not yet ended may have had data in the skipped bytes.
         self.tainted.update(ns for ns in self.demux.summaries if ns not in self.demux.ended)
-        self.tainted.update(ns for ns in self.demux.declared if ns not in self.demux.ended)
+        self.tainted.update(self.demux.open_namespaces())
         self.tainted.update(ns for ns in self.extra if ns not in self.extra_ended)
         found = self._scan(_HEADER_MARK, 4, self._header_here)
         if found is None:
@@ -329,7 +357,8 @@ class _Checker:
     def _start_body(self, entries: list[CollectionEntry], complete: bool) -> None:
         self.result.collections = entries
         self.prelude_complete = complete
-        self.demux = Demux(entries)
+        version = self.result.header.server_version if self.result.header else ""
+        self.demux = Demux(entries, version, self.naming)
         self.result.namespaces = self.demux.summaries
 
     # -- body (§2, §6) -----------------------------------------------------------------
@@ -402,21 +431,48 @@ class _Checker:
             run = fr.next_run()
             if run is None:
                 return
+            begin, end, count = run
+            if self.result.deep:
+                self.deep(begin, end)
             if summary is not None:
-                begin, end, count = run
                 view = memoryview(fr.buf)
                 summary.crc_value = crc64(view[begin:end], summary.crc_value)
                 view.release()
                 summary.documents += count
                 summary.bytes += end - begin
 
+    def deep(self, begin: int, end: int) -> None:
+        """``--deep``: every document of ``buf[begin:end]`` must be valid BSON (§2)."""
+        view = memoryview(self.fr.buf)
+        try:
+            bad = invalid_documents(view[begin:end])
+        finally:
+            view.release()
+        for at, reason in bad:
+            self.error(
+                DocumentError(
+                    f"the document is not valid BSON: {reason}",
+                    offset=self.fr.base + begin + at,
+                    namespace=self.fr.namespace,
+                    code="bad-bson",
+                    hint="its length and final NUL are intact, so the CRC may match; the server "
+                    "refuses the document when mongorestore inserts it",
+                )
+            )
+
     def begin(self, ns: Namespace, eof: bool, start: int) -> NamespaceSummary | None:
         try:
-            return self.demux.begin(ns, eof, start)
+            summary = self.demux.begin(ns, eof, start)
         except NamespaceError as exc:
             if exc.code != "undeclared-namespace":
                 self.error(exc)
                 return None
+            undeclared = exc
+        else:
+            if self.naming:
+                self.warn(self.naming)
+                self.naming.clear()
+            return summary
         # Undeclared: report once, then still check its framing and CRC (§6).
         if ns in self.extra_ended:
             self.error(
@@ -429,27 +485,19 @@ class _Checker:
                 )
             )
             return None
-        summary = self.extra.get(ns)
-        if summary is None:
+        extra = self.extra.get(ns)
+        if extra is None:
             if self.prelude_complete:
-                self.error(
-                    NamespaceError(
-                        "data for a namespace that the prelude does not declare",
-                        offset=start,
-                        namespace=str(ns),
-                        code="undeclared-namespace",
-                        hint="the archive was assembled from pieces or is damaged",
-                    )
-                )
-            summary = self.extra[ns] = NamespaceSummary(ns, first_offset=start)
-            self.demux.summaries[ns] = summary
+                self.error(undeclared)
+            extra = self.extra[ns] = NamespaceSummary(ns, first_offset=start)
+            self.demux.summaries[ns] = extra
         if not eof:
-            summary.segments += 1
-        return summary
+            extra.segments += 1
+        return extra
 
     def end(self, summary: NamespaceSummary, stored_crc: int, start: int) -> None:
         ns = summary.ns
-        tainted = ns in self.tainted or self.demux.aliases.get(ns, ns) in self.tainted
+        tainted = ns in self.tainted
         if ns in self.extra:
             self.extra_ended.add(ns)
             summary.crc_stored = stored_crc
@@ -468,6 +516,7 @@ class _Checker:
             except ChecksumError as err:
                 exc = err
         if tainted:
+            summary.crc = "unverifiable"
             self.add(
                 Problem(
                     "warning",
@@ -522,14 +571,24 @@ def check_archive(
     gzip: bool | None = None,
     name: str | None = None,
     max_problems: int = 1000,
+    target: str = "all",
+    deep: bool = False,
 ) -> CheckResult:
     """Check a whole archive (path, binary file object or "-") and return every problem found.
 
-    Only ArchiveIOError is raised (the input cannot be opened or read); everything
-    wrong with the bytes is a ``Problem`` in the result.  ``gzip``: None sniffs.
+    Only ArchiveIOError is raised (the input cannot be opened or read), or UsageError
+    for an unknown ``target``; everything wrong with the bytes is a ``Problem`` in the
+    result.  ``gzip``: None sniffs.  ``target``: a mongorestore release ("100.6",
+    "100.14", "100.16", "100.18", or in full, "100.6.1") or "all": a problem is an
+    error when a target release refuses the archive for it, else a warning (§7).
+    ``deep``: also decode every document as BSON (``bad-bson``), like ``bsondump --objcheck``.
     """
+    try:
+        releases = parse_target(target)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="--target takes one of " + ", ".join((*RELEASES, "all"))) from exc
     source = open_source(src, gzip=gzip)
-    result = CheckResult(file=name or source.name, gzip=source.gzip)
+    result = CheckResult(file=name or source.name, gzip=source.gzip, target=releases, deep=deep)
     try:
         _Checker(Framer(source), result, max_problems).run()
     finally:

@@ -26,7 +26,8 @@ __all__ = [
 #: Largest BSON document the server and the tools accept (spec §2): 16 MiB.
 MAX_BSON_SIZE = 16 * 1024 * 1024
 
-CrcState = Literal["ok", "mismatch", "unfinished"]
+#: "unverifiable": check could not read all of the namespace's bytes, so its CRC proves nothing.
+CrcState = Literal["ok", "mismatch", "unfinished", "unverifiable"]
 
 
 class Namespace(NamedTuple):

@@ -73,7 +73,7 @@ class ArchiveReader:
         except BaseException:
             self._close_quietly()
             raise
-        self._demux = Demux(self.collections)
+        self._demux = Demux(self.collections, self.header.server_version, self.warnings)
         #: Per body namespace, in order of first appearance; filled while reading.
         self.namespaces: dict[Namespace, NamespaceSummary] = self._demux.summaries
         self.body_offset = self._framer.offset
@@ -184,7 +184,7 @@ class ArchiveReader:
         declared = self._demux.declared
         entry = declared.get(key)
         if entry is None:
-            alias = self._demux.aliases.get(key)
+            alias = self._demux.timeseries.get(key)
             entry = declared.get(alias) if alias is not None else None
         if entry is None:
             raise UsageError("the prelude declares no entry for this namespace", namespace=str(key))

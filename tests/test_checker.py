@@ -10,8 +10,9 @@ from typing import Any
 
 import bson
 import pytest
+from bson.int64 import Int64
 from conftest import spec_vectors
-from paths import SHARED_VECTORS
+from paths import SHARED_VECTORS, SPEC_VECTORS
 
 import mongoarchive
 from mongoarchive.checker import CheckResult, check_archive
@@ -102,10 +103,13 @@ def codes(result: CheckResult, severity: str = "error") -> list[str]:
 def test_valid_vectors_pass(item: tuple[Path, dict[str, Any]]) -> None:
     path, sidecar = item
     result = check_archive(path)
-    assert result.errors == []
-    assert result.ok()
-    assert codes(result, "warning") == sidecar["warnings"]
+    refused = sidecar["refused_by"]
+    assert result.ok() == (refused == [])
+    assert [p.code for p in result.problems] == sidecar["warnings"]
+    assert sorted({r for p in result.problems for r in p.refused_by}) == sorted(refused)
     assert result.ok(strict=True) == (sidecar["warnings"] == [])
+    for release in ("100.6", "100.14", "100.16", "100.18"):
+        assert check_archive(path, target=release).ok() == (release not in refused), release
     assert result.unchecked == []
     assert result.gzip == sidecar["summary"]["gzip"]
     got = [s.to_dict() for s in result.namespaces.values()]
@@ -181,6 +185,10 @@ def test_resynchronises_after_a_framing_error() -> None:
     assert result.unchecked == [(x_doc2, x_eof), (z_doc, z_eof)]
     assert result.namespaces[mongoarchive.Namespace("a", "y")].crc == "ok"
     assert codes(result, "warning") == ["crc-unverifiable", "crc-unverifiable"]
+    # One vocabulary: the namespace's CRC state is the problem's word (not "mismatch").
+    states = {str(s.ns): s.crc for s in result.namespaces.values()}
+    assert states == {"a.x": "unverifiable", "a.y": "ok", "a.z": "unverifiable"}
+    assert [n["crc"] for n in result.to_dict()["namespaces"]] == ["unverifiable", "ok", "unverifiable"]
 
 
 def test_truncation_reports_every_unfinished_namespace() -> None:
@@ -237,16 +245,60 @@ def test_damaged_gzip_stops_with_an_open_ended_range() -> None:
     assert result.errors[0].code in {"bad-gzip", "truncated", "bad-length", "missing-nul", "bad-header"}
 
 
-def test_header_field_types_are_warnings() -> None:
+def test_strict_header_rules_are_errors_for_100_14_and_later_only() -> None:
     data = bytearray(build({"a.x": [{"i": 1}]}))
     off = header_offsets(bytes(data), "a.x")[0]
     size = struct.unpack_from("<i", data, off)[0]
     header = bson.encode({"db": "a", "collection": "x", "EOF": False, "CRC": 0, "extra": 1})
     data[off : off + size] = header
-    result = check_archive(io.BytesIO(bytes(data)))
-    assert result.errors == []
-    assert sorted(codes(result, "warning")) == ["crc-not-int64", "unknown-field"]
-    assert result.ok() and not result.ok(strict=True)
+    old = check_archive(io.BytesIO(bytes(data)), target="100.6")
+    assert old.errors == []
+    assert sorted(codes(old, "warning")) == ["crc-not-int64", "unknown-field"]
+    assert old.ok() and not old.ok(strict=True)
+    for target in ("100.14", "100.18", "all"):
+        new = check_archive(io.BytesIO(bytes(data)), target=target)
+        assert sorted(codes(new)) == ["crc-not-int64", "unknown-field"], target
+        assert all(p.refused_by == ("100.14", "100.16", "100.18") for p in new.problems)
+
+
+def test_extra_prelude_fields_are_accepted_by_every_release() -> None:
+    """Every release ignores unknown fields in the archive header and collection entries (§3.1, §3.2)."""
+    path = SPEC_VECTORS / "valid" / "tolerated-extra-fields.archive"
+    for target in ("100.6", "100.14", "100.16", "100.18", "all"):
+        result = check_archive(path, target=target)
+        prelude = [p for p in result.problems if p.code == "ignored-field"]
+        assert len(prelude) == 2 and all(p.severity == "warning" and p.refused_by == () for p in prelude)
+
+
+@pytest.mark.parametrize(
+    ("server_version", "refused"),
+    [
+        ("unknown", True),
+        ("", True),
+        (None, True),
+        ("3.4", True),
+        ("8.0.4-rc1", False),
+        ("7.0.0+abc", False),
+        ("8.0.4", False),
+    ],
+)
+def test_server_version_must_be_x_y_z_from_100_16(server_version: str | None, refused: bool) -> None:
+    fields: dict[str, Any] = {"concurrent_collections": 4, "version": "0.1"}
+    if server_version is not None:
+        fields["server_version"] = server_version
+    fields["tool_version"] = "100.9.4"
+    data = b"\x6d\xe2\x99\x81" + bson.encode(fields) + TERM
+    default = check_archive(io.BytesIO(data))
+    assert default.ok() is not refused
+    assert check_archive(io.BytesIO(data), target="100.14").ok()
+    assert check_archive(io.BytesIO(data), target="100.16").ok() is not refused
+    if refused:
+        (problem,) = default.problems
+        assert (problem.code, problem.offset, problem.refused_by) == (
+            "bad-server-version",
+            4,
+            ("100.16", "100.18"),
+        )
 
 
 def test_max_problems_caps_the_list() -> None:
@@ -256,8 +308,56 @@ def test_max_problems_caps_the_list() -> None:
         data[j] ^= 0x20
     result = check_archive(io.BytesIO(bytes(data)), max_problems=3)
     assert len(result.problems) == 3 and result.truncated_report
+    # Counting goes on after the cap: all six are counted, three listed.
+    assert (result.error_count, result.warning_count) == (6, 0)
+    report = result.to_dict()
+    assert (report["errors"], report["listed"], report["report_truncated"]) == (6, 3, True)
 
 
 def test_missing_file_raises_io_error(tmp_path: Path) -> None:
     with pytest.raises(mongoarchive.ArchiveIOError):
         check_archive(tmp_path / "missing.archive")
+
+
+def test_timeseries_data_and_its_eof_under_two_names() -> None:
+    """Data under system.buckets.X, its EOF block under X with CRC 0: the buckets are unfinished (§5.4)."""
+    docs = bson.encode({"a": 1})
+    header = bson.encode(
+        {"concurrent_collections": 4, "version": "0.1", "server_version": "7.0.0", "tool_version": "t"}
+    )
+    entry = bson.encode({"db": "d", "collection": "X", "metadata": "", "size": 0, "type": "timeseries"})
+
+    def nsh(coll: str, eof: bool) -> bytes:
+        return bson.encode({"db": "d", "collection": coll, "EOF": eof, "CRC": Int64(0)})
+
+    prelude = b"\x6d\xe2\x99\x81" + header + entry + TERM
+    buckets = nsh("system.buckets.X", False) + docs + TERM
+    data = prelude + buckets + nsh("X", True) + TERM
+    result = check_archive(io.BytesIO(data))
+    assert [(p.code, p.namespace, p.offset) for p in result.errors] == [
+        ("undeclared-namespace", "d.X", len(prelude) + len(buckets)),
+        ("unfinished-namespace", "d.system.buckets.X", len(data)),
+    ]
+    assert result.namespaces[mongoarchive.Namespace("d", "system.buckets.X")].crc == "unfinished"
+
+
+def test_every_problem_code_is_in_the_release_table() -> None:
+    """No code falls back to the table's default: each was placed on purpose (spec §7)."""
+    import re
+
+    from mongoarchive._releases import REFUSED
+
+    package = Path(mongoarchive.__file__).parent
+    # The modules whose errors and warnings check reports (checker.py and what it runs).
+    modules = ("checker.py", "_rules.py", "_framing.py", "_io.py", "_crc.py")
+    source = "\n".join((package / m).read_text() for m in modules)
+    found = set(re.findall(r'code="([a-z0-9.-]+)"', source))
+    found |= set(re.findall(r'_warning\(\s*"([a-z0-9.-]+)"', source))
+    found |= set(re.findall(r'Problem\(\s*"(?:error|warning)",\s*"([a-z0-9.-]+)"', source))
+    found |= set(
+        re.findall(r'"([a-z0-9.-]+)" if viewless_server else', (package / "_releases.py").read_text())
+    )
+    found |= {cls.default_code for cls in vars(mongoarchive.errors).values() if isinstance(cls, type)}
+    found -= {"error", "invalid-archive", "bad-framing", "bad-document", "io-error", "usage"}
+    assert {"crc-unverifiable", "bad-server-version", "bad-bson", "viewless-timeseries"} <= found
+    assert found - set(REFUSED) == set()

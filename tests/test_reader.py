@@ -21,6 +21,7 @@ from mongoarchive import (
     Document,
     FramingError,
     HeaderError,
+    MongoArchiveError,
     Namespace,
     NamespaceEnd,
     NamespaceError,
@@ -254,8 +255,8 @@ RULES: list[tuple[str, bytes, type, str, int | None, str | None]] = [
     ("magic only", MAGIC, TruncatedError, "truncated", 4, None),
     ("terminator as header", MAGIC + TERM, FramingError, "consecutive-terminators", 4, None),
     (
-        "header missing field",
-        MAGIC + bson.encode({"version": "0.1"}) + TERM,
+        "header field of another type",
+        MAGIC + header(version=1) + TERM,
         HeaderError,
         "bad-header",
         4,
@@ -377,7 +378,7 @@ RULES: list[tuple[str, bytes, type, str, int | None, str | None]] = [
     ),
     (
         "EOF mistyped",
-        case(block(nsh("d", "a", eof=1))),  # type: ignore[arg-type]
+        case(block(nsh("d", "a", eof="yes"))),  # type: ignore[arg-type]
         HeaderError,
         "bad-header",
         BODY,
@@ -439,7 +440,20 @@ def test_warning_unknown_keys() -> None:
     with mongoarchive.open(io.BytesIO(data)) as a:
         a.validate()
         codes = [w.code for w in a.warnings]
-    assert codes == ["unknown-field", "unknown-field", "unknown-field"]
+    assert codes == ["ignored-field", "ignored-field", "unknown-field"]
+
+
+def test_lenient_like_mongorestore_100_6() -> None:
+    """What 100.6.1 reads (checked with its official reader) is read, with a warning (§3)."""
+    body = block(nsh("d", "a", eof=0, crc=0.0), D1)  # type: ignore[arg-type]
+    end = block(bson.encode({"db": "d", "collection": "a", "EOF": 1, "CRC": Int64(to_int64(crc64_pure(D1)))}))
+    data = MAGIC + bson.encode({"version": "0.1"}) + entry("d", "a") + TERM + body + end
+    with mongoarchive.open(io.BytesIO(data)) as a:
+        summaries = a.validate()
+        codes = [w.code for w in a.warnings]
+        assert a.header == mongoarchive.ArchiveHeader(0, "0.1", "", "")
+    assert summaries[Namespace("d", "a")].crc == "ok"
+    assert codes == ["missing-field", "bad-server-version", "eof-not-bool", "crc-not-int64", "eof-not-bool"]
 
 
 def test_warning_unknown_version() -> None:
@@ -476,3 +490,60 @@ def test_is_archive(tmp_path: Path) -> None:
     assert mongoarchive.is_archive(io.BytesIO(gzip.compress(GOOD)))
     assert not mongoarchive.is_archive(io.BytesIO(b"hello"))
     assert not mongoarchive.is_archive(tmp_path / "missing")
+
+
+def _timeseries_archive(server: str, *blocks: bytes) -> bytes:
+    return archive([entry("d", "X", type="timeseries")], *blocks, head=header(server_version=server))
+
+
+BUCKETS = "system.buckets.X"
+UNDECLARED = "undeclared-namespace"
+
+
+@pytest.mark.parametrize(
+    ("name", "blocks", "bad_at", "code"),
+    [
+        # data under system.buckets.X, its EOF block under X (CRC 0): the data's CRC is never checked
+        ("eof under X", (block(nsh("d", BUCKETS), D1), block(nsh("d", "X", True, Int64(0)))), 1, UNDECLARED),
+        (
+            "split",
+            (block(nsh("d", BUCKETS), D1), block(nsh("d", "X"), D2), eof("d", "X", D1, D2)),
+            1,
+            UNDECLARED,
+        ),
+        ("X first", (block(nsh("d", "X"), D1), eof("d", BUCKETS, D1)), 1, UNDECLARED),
+        # X's data namespace has ended, so the archive has: anything after it is trailing (§6 rule 8)
+        (
+            "both ended",
+            (block(nsh("d", BUCKETS), D1), eof("d", BUCKETS, D1), eof("d", "X")),
+            2,
+            "trailing-data",
+        ),
+    ],
+)
+def test_timeseries_data_and_eof_under_one_name(
+    name: str, blocks: tuple[bytes, ...], bad_at: int, code: str
+) -> None:
+    """Every document is covered by the CRC of the EOF block of its own namespace (§5.4, §6)."""
+    data = _timeseries_archive("7.0.0", *blocks)
+    at = len(_timeseries_archive("7.0.0")) + sum(len(b) for b in blocks[:bad_at])
+    with mongoarchive.open(io.BytesIO(data)) as a, pytest.raises(MongoArchiveError) as err:
+        a.validate()
+    assert err.value.code == code
+    assert err.value.offset == at
+
+
+def test_timeseries_naming_warning_follows_server_version() -> None:
+    under_x = (block(nsh("d", "X"), D1), eof("d", "X", D1))
+    under_buckets = (block(nsh("d", BUCKETS), D1), eof("d", BUCKETS, D1))
+    expected = {
+        ("7.0.0", "X"): ["viewless-timeseries-before-8.3"],
+        ("7.0.0", "buckets"): [],
+        ("8.3.0", "X"): ["viewless-timeseries"],
+        ("8.3.0", "buckets"): ["bucketed-timeseries-from-8.3"],
+    }
+    for (server, naming), codes in expected.items():
+        data = _timeseries_archive(server, *(under_x if naming == "X" else under_buckets))
+        with mongoarchive.open(io.BytesIO(data)) as a:
+            a.validate()
+            assert [w.code for w in a.warnings] == codes, (server, naming)

@@ -49,8 +49,14 @@ def contents(archive_bytes: bytes) -> dict[str, list[bytes]]:
 
 
 def assert_valid(output: bytes) -> None:
-    result = check_archive(io.BytesIO(output))
-    assert result.ok(), [p.to_dict() for p in result.errors]
+    """At least one mongorestore release reads ``output`` (spec §7).
+
+    Not every one: salvage writes server_version "unknown" when the archive header
+    is lost, which 100.16+ refuse, and keeps an 8.3 timeseries naming, which
+    releases before 100.16 refuse.
+    """
+    results = [check_archive(io.BytesIO(output), target=t) for t in ("100.6", "100.18")]
+    assert any(r.ok() for r in results), [p.to_dict() for r in results for p in r.errors]
 
 
 def documents(data: bytes) -> list[Item]:

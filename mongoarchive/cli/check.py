@@ -1,17 +1,23 @@
 """``mongoarchive check FILE...``: full validation for CI, every problem reported.
 
 Exit status: 0 every file is valid, 1 problems were found, 2 usage or I/O
-errors.  Warnings (things older tools accept but mongorestore 100.14+
-refuses, spec/archive.md §7) fail only with ``--strict``.
+errors.  ``--target`` names the mongorestore release to judge by (default
+``all``: an archive that any supported release refuses fails); what only
+other releases refuse is a warning, and warnings fail only with ``--strict``
+(spec/archive.md §7).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from .. import is_archive
+from .._releases import RELEASES, parse_target
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import (
@@ -28,13 +34,26 @@ NAME = "check"
 HELP = "validate archives completely (framing, CRCs, prelude, metadata); exit 1 on problems"
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+NOT_DEEP = "documents: framing and CRC checked, not their BSON content (use --deep)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(parser, many=True)
     add_format_argument(parser)
     parser.add_argument(
-        "--strict", action="store_true", help="warnings fail too (fields mongorestore 100.14+ refuses)"
+        "--target",
+        default="all",
+        metavar="RELEASE",
+        help=f"the mongorestore release whose verdict counts: {', '.join(RELEASES)} (or in full, "
+        "e.g. 100.6.1), or all (default): what only other releases refuse is a warning",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also decode every document as BSON (types, lengths, UTF-8, nesting), like bsondump --objcheck",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="warnings fail too (including what every release accepts)"
     )
     parser.add_argument(
         "--max-problems",
@@ -64,9 +83,12 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     for start, end in result.unchecked:
         stop = "the end of the stream (unknown)" if end is None else str(end)
         lines.append(f"{result.file}: unchecked bytes {start} to {stop}: not validated")
+    errors, warnings = result.error_count, result.warning_count
     if result.truncated_report:
-        lines.append(f"{result.file}: more problems were found than --max-problems allows to list")
-    errors, warnings = len(result.errors), len(result.warnings)
+        lines.append(
+            f"{result.file}: only the first {len(result.problems)} of {errors + warnings} problems "
+            "are listed (--max-problems)"
+        )
     if result.ok(strict):
         if not be_quiet:
             docs = sum(s.documents for s in result.namespaces.values())
@@ -83,22 +105,54 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     return lines
 
 
+def looks_like_archive(path: Path) -> bool:
+    """Named like an archive, or starting with the magic number (plain or gzip, §2, §8)."""
+    return path.name.endswith((".archive", ".archive.gz")) or is_archive(path)
+
+
+def expand(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Each directory replaced by the archives under it, recursively and sorted: (files, skipped)."""
+    files: list[str] = []
+    skipped: list[str] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            files.append(path)
+            continue
+        for found in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+            (files if looks_like_archive(found) else skipped).append(str(found))
+    return files, skipped
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_problems < 1:
         print("mongoarchive check: error: --max-problems must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    files = input_paths(args, many=True)
-    if files.count("-") > 1:
+    try:
+        parse_target(args.target)
+    except ValueError as exc:
+        print(f"mongoarchive check: error: --target: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    given = input_paths(args, many=True)
+    if given.count("-") > 1:
         print("mongoarchive check: error: standard input (-) can be read only once", file=sys.stderr)
         return EXIT_USAGE
     be_quiet = quiet(args)
+    files, skipped = expand(given)
+    if not files:
+        print("mongoarchive check: error: no archive found under " + ", ".join(given), file=sys.stderr)
+        return EXIT_USAGE
+    if skipped and args.format != "json" and not be_quiet:
+        listing = ": " + ", ".join(skipped) if verbosity(args) > 0 else " (-v lists them)"
+        print(f"skipped {len(skipped)} files that do not look like archives{listing}")
     status = EXIT_OK
     reports: list[dict[str, Any]] = []
     for path in files:
         try:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path
-                result = check_archive(handle, name=name, max_problems=args.max_problems)
+                result = check_archive(
+                    handle, name=name, max_problems=args.max_problems, target=args.target, deep=args.deep
+                )
         except ArchiveIOError as exc:
             status = EXIT_USAGE
             print(error_line(exc, "mongoarchive check"), file=sys.stderr)
@@ -118,8 +172,16 @@ def run(args: argparse.Namespace) -> int:
                         f"{s.segments} segments, crc {s.crc}"
                     )
             sys.stdout.flush()
+    if args.format != "json" and not args.deep and not be_quiet:
+        print(NOT_DEEP)
     if args.format == "json":
-        out = {"valid": status == EXIT_OK, "strict": args.strict, "files": reports}
+        out = {
+            "valid": status == EXIT_OK,
+            "strict": args.strict,
+            "target": args.target,
+            "files": reports,
+            "skipped": skipped,
+        }
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return status

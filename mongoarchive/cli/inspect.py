@@ -233,7 +233,7 @@ def render_rich(summary: dict[str, Any]) -> None:
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in _NUMERIC else "left", overflow="fold")
     rows = table_rows(summary)
-    styles = {"ok": "green", "mismatch": "bold red", "unfinished": "yellow"}
+    styles = {"ok": "green", "mismatch": "bold red", "unfinished": "yellow", "unverifiable": "yellow"}
     for row in rows[:-1]:
         # Text cells: names like "a[1]" must not be read as rich markup.
         cells = [Text(c, style=styles.get(c, "") if i == 5 else "") for i, c in enumerate(row)]

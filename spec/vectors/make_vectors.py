@@ -738,9 +738,9 @@ def edited_vectors() -> list[Vector]:
             "tolerated-extra-fields",
             base,
             d,
-            ["unknown-field", "unknown-field", "unknown-field"],
+            ["ignored-field", "ignored-field", "unknown-field"],
             "base-two-namespaces with an unknown field added to the archive header, the first collection "
-            "entry and app.events' data block header",
+            "entry and app.events' data block header (mongorestore 100.14+ refuses the last one)",
         )
     )
 
@@ -1072,9 +1072,24 @@ def all_vectors() -> list[Vector]:
     return out
 
 
+#: Valid vectors that some mongorestore releases refuse (spec §7), as seen with the official
+#: readers of 100.6.1 and 100.18.0; every other valid vector is read by every release.
+REFUSED_BY = {
+    "timeseries-83": ["100.6", "100.14"],
+    "tolerated-extra-fields": ["100.14", "100.16", "100.18"],
+    "tolerated-int32-crc": ["100.14", "100.16", "100.18"],
+}
+
+#: The timeseries naming warning of §5.4: 8.3 stores data under X, which releases before 100.16 refuse.
+NAMING_WARNINGS = {"timeseries-83": ["viewless-timeseries"]}
+
+
 def write_vectors(root: Path) -> list[Path]:
     written = []
     for v in all_vectors():
+        if v.kind == "valid":
+            v.sidecar["refused_by"] = REFUSED_BY.get(v.name, [])
+            v.sidecar["warnings"] += NAMING_WARNINGS.get(v.name, [])
         folder = root / v.kind
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{v.name}.archive"
