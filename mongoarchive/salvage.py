@@ -39,6 +39,7 @@ from ._rules import (
     recognise,
     timeseries_data_namespace,
 )
+from ._text import printable
 from .errors import ArchiveError, MongoArchiveError, UsageError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 from .writer import ArchiveWriter, NamespaceWriter
@@ -196,7 +197,9 @@ class SalvageReport:
             if d.hint:
                 lines.append(f"               hint: {d.hint}")
         lines.extend(f"  note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        # Names, file names and notes may hold newlines or escape sequences: each line is
+        # printable(), so the only line breaks are the ones above.
+        return "\n".join(printable(line) for line in lines)
 
 
 @dataclasses.dataclass(slots=True)

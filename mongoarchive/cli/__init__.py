@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
+from .._text import printable
 from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 from . import cat as cat_verb
 from . import check as check_verb
 from . import dump as dump_verb
 from . import inspect as inspect_verb
 from . import salvage as salvage_verb
+from ._common import error_line
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
@@ -82,12 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ArchiveIOError, UsageError) as exc:
         if args.debug:
             raise
-        print(f"mongoarchive: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except MongoArchiveError as exc:
         if args.debug:
             raise
-        print(f"mongoarchive: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
         print("mongoarchive: interrupted", file=sys.stderr)
@@ -105,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"mongoarchive: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"mongoarchive: internal error: {type(exc).__name__}: {printable(str(exc))} "
+            "(run with --debug for details)",
             file=sys.stderr,
         )
         return EXIT_USAGE

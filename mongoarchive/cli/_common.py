@@ -13,12 +13,14 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .._text import printable
 from ..errors import ArchiveIOError, MongoArchiveError
 
 __all__ = [
     "add_format_argument",
     "add_ns_arguments",
     "error_line",
+    "warning_line",
     "is_terminal",
     "open_input",
     "quiet",
@@ -77,8 +79,17 @@ def add_ns_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def error_line(exc: MongoArchiveError, prefix: str = "mongoarchive") -> str:
-    """One line describing ``exc`` (message, offset, namespace, hint)."""
-    return f"{prefix}: error: {exc}".replace("\n", " ")
+    """One line describing ``exc`` (message, offset, namespace, hint), control characters escaped.
+
+    Messages quote names and file names, which may hold newlines or escape
+    sequences: escaped, they can neither forge a line nor drive the terminal.
+    """
+    return f"{prefix}: error: {printable(str(exc))}"
+
+
+def warning_line(warning: object, prefix: str) -> str:
+    """``PREFIX: warning: TEXT`` on one line, control characters escaped."""
+    return f"{prefix}: warning: {printable(str(warning))}"
 
 
 @contextlib.contextmanager
@@ -129,7 +140,11 @@ def open_input(
             transient=True,
         )
         with progress:
-            yield progress.wrap_file(handle, total=size, description=f"{description} {path}")
+            from rich.markup import escape
+
+            # The description is rich markup: a file name like "a[b]" must stay literal.
+            label = escape(f"{description} {printable(path)}")
+            yield progress.wrap_file(handle, total=size, description=label)
     finally:
         handle.close()
 

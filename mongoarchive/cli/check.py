@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from .._text import printable
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import add_format_argument, error_line, open_input, quiet, verbosity
@@ -40,16 +41,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def problem_line(file: str, p: Problem) -> str:
-    """``FILE: byte OFFSET: severity: message [code] (namespace 'x')``, then the hint line."""
+    """``FILE: byte OFFSET: severity: message [code] (namespace 'x')``, then the hint line.
+
+    File name, message, namespace and hint are printable(): the only line
+    breaks are the ones put here.
+    """
     where = f"{file}: byte {p.offset}" if p.offset is not None else file
     ns = f" (namespace {p.namespace!r})" if p.namespace is not None else ""
-    line = f"{where}: {p.severity}: {p.message} [{p.code}]{ns}"
+    line = printable(f"{where}: {p.severity}: {p.message} [{p.code}]{ns}")
     if p.hint:
-        line += f"\n    hint: {p.hint}"
+        line += f"\n    hint: {printable(p.hint)}"
     return line
 
 
 def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
+    """The report of one file, a list of lines (names and messages printable())."""
+    file = printable(result.file)
     lines = []
     for p in result.problems:
         if be_quiet and p.severity == "warning" and not strict:
@@ -57,21 +64,21 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
         lines.append(problem_line(result.file, p))
     for start, end in result.unchecked:
         stop = "the end of the stream (unknown)" if end is None else str(end)
-        lines.append(f"{result.file}: unchecked bytes {start} to {stop}: not validated")
+        lines.append(f"{file}: unchecked bytes {start} to {stop}: not validated")
     if result.truncated_report:
-        lines.append(f"{result.file}: more problems were found than --max-problems allows to list")
+        lines.append(f"{file}: more problems were found than --max-problems allows to list")
     errors, warnings = len(result.errors), len(result.warnings)
     if result.ok(strict):
         if not be_quiet:
             docs = sum(s.documents for s in result.namespaces.values())
             extra = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
             lines.append(
-                f"{result.file}: ok ({len(result.namespaces)} namespaces, {docs} documents, "
+                f"{file}: ok ({len(result.namespaces)} namespaces, {docs} documents, "
                 f"{result.size} bytes{extra})"
             )
     else:
         lines.append(
-            f"{result.file}: FAILED ({errors} error{'s' if errors != 1 else ''}, "
+            f"{file}: FAILED ({errors} error{'s' if errors != 1 else ''}, "
             f"{warnings} warning{'s' if warnings != 1 else ''})"
         )
     return lines
@@ -107,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
             if verbosity(args) > 0:
                 for s in result.namespaces.values():
                     print(
-                        f"{result.file}:   {s.ns}: {s.documents} documents, {s.bytes} bytes, "
-                        f"{s.segments} segments, crc {s.crc}"
+                        printable(
+                            f"{result.file}:   {s.ns}: {s.documents} documents, {s.bytes} bytes, "
+                            f"{s.segments} segments, crc {s.crc}"
+                        )
                     )
             sys.stdout.flush()
     if args.format == "json":

@@ -13,10 +13,11 @@ import sys
 from typing import Any
 
 from .. import open as open_archive
+from .._text import printable
 from ..errors import MetadataError
 from ..model import CollectionEntry, Namespace
 from ..reader import ArchiveReader
-from ._common import add_format_argument, is_terminal, open_input, quiet
+from ._common import add_format_argument, is_terminal, open_input, quiet, warning_line
 
 NAME = "inspect"
 HELP = "show the header, the collections and a summary of every namespace"
@@ -60,9 +61,7 @@ def _describe_entry(entry: CollectionEntry) -> dict[str, Any]:
         meta = entry.parse_metadata()
     except MetadataError as exc:
         return {"indexes": [], "options": {}, "metadata_error": exc.message}
-    indexes = [
-        {"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes
-    ]
+    indexes = [{"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes]
     return {"indexes": indexes, "options": _plain(meta.options)}
 
 
@@ -161,19 +160,22 @@ _NUMERIC = {"documents", "bytes", "segments"}
 
 
 def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
-    """The namespace rows of the table, then the totals row."""
+    """The namespace rows of the table, then the totals row; every cell is printable()."""
     rows: list[tuple[str, ...]] = []
     for ns in summary["namespaces"]:
         rows.append(
-            (
-                f"{ns['db']}.{ns['collection']}",
-                ns["kind"],
-                str(ns["documents"]),
-                str(ns["bytes"]),
-                str(ns["segments"]),
-                ns["crc"],
-                brief_indexes(ns["indexes"]),
-                brief_options(ns["options"]),
+            tuple(
+                printable(cell)
+                for cell in (
+                    f"{ns['db']}.{ns['collection']}",
+                    ns["kind"],
+                    str(ns["documents"]),
+                    str(ns["bytes"]),
+                    str(ns["segments"]),
+                    ns["crc"],
+                    brief_indexes(ns["indexes"]),
+                    brief_options(ns["options"]),
+                )
             )
         )
     t = summary["totals"]
@@ -193,8 +195,9 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def header_line(summary: dict[str, Any]) -> str:
+    """The prelude header on one line (its strings printable())."""
     h = summary["header"]
-    return (
+    return printable(
         f"format {h['version']}  server {h['server_version']}  tool {h['tool_version']}  "
         f"concurrent_collections {h['concurrent_collections']}  gzip {'yes' if summary['gzip'] else 'no'}"
     )
@@ -228,7 +231,8 @@ def render_rich(summary: dict[str, Any]) -> None:
     from rich.text import Text
 
     console = Console()
-    console.print(header_line(summary), highlight=False)
+    # Text, not a markup string: a server version like "[bold]" is shown as it is.
+    console.print(Text(header_line(summary)), highlight=False)
     table = Table(show_footer=False)
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in _NUMERIC else "left", overflow="fold")
@@ -250,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         summary = summarize(archive)
         if not quiet(args):
             for warning in archive.warnings:  # diagnostics: stderr, never mixed with the result
-                print(f"mongoarchive inspect: warning: {warning}", file=sys.stderr)
+                print(warning_line(warning, "mongoarchive inspect"), file=sys.stderr)
     if args.format == "json":
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")

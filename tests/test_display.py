@@ -1,0 +1,151 @@
+"""Human-readable output: control characters escaped, no forged lines, exact hints, plurals."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+
+import mongoarchive
+from mongoarchive._text import plural, printable
+from mongoarchive.cli import _common as common
+from mongoarchive.cli import inspect as inspect_verb
+from mongoarchive.model import ArchiveWarning
+
+#: What a terminal would obey: C0, DEL, C1 controls and bidi overrides or isolates.
+UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+ESCAPES = "evil\x1b[31mRED\x1b[0m\x1b]0;pwned\x07"
+#: A name that, printed raw, would add a line claiming the file is fine.
+FORGED = "x\nFILE: ok (1 namespace, 1 document, 1 byte)"
+BIDI = "abc\u202etxt.exe"
+MARKUP = "[bold]loud[/bold]"
+METADATA = (
+    '{"indexes":[{"v":2,"key":{"_id":1},"name":"_id_"},'
+    '{"v":2,"key":{"k\\u001b[1m":1},"name":"k\\u001b[1m_1"}],"options":{"note\\u0007":"\\u001b[2J"}}'
+)
+
+
+def evil_archive(path: Path, names: list[str], server_version: str = "7.0.2") -> Path:
+    """An archive with one document in each of ``names`` (collections of db ``db``)."""
+    with mongoarchive.open(path, "w", server_version=server_version) as w:
+        writers = [w.add_collection("db", name, METADATA) for name in names]
+        for ns in writers:
+            ns.write({"_id": 1})
+    return path
+
+
+def assert_safe(text: str) -> None:
+    """Nothing in ``text`` but newlines that a terminal would act on."""
+    assert UNSAFE.search(text) is None, UNSAFE.findall(text)
+
+
+def assert_no_forged_line(text: str) -> None:
+    assert not any(line.startswith("FILE: ok") for line in text.splitlines()), text
+
+
+# -- 1. terminal escapes -------------------------------------------------------------------
+
+
+def test_printable_escapes_controls_bidi_and_surrogates() -> None:
+    assert printable(ESCAPES) == "evil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07"
+    assert printable("a\nb\tc\rd") == "a\\nb\\tc\\rd"
+    assert printable("\x00\x7f\x85\x9f") == "\\x00\\x7f\\x85\\x9f"
+    assert printable(BIDI) == "abc\\u202etxt.exe"
+    assert printable("\u202a\u2066\u2069") == "\\u202a\\u2066\\u2069"
+    assert printable("bad\udcffname") == "bad\\udcffname"
+    # Ordinary text, accents and non-Latin scripts are left alone.
+    assert printable("café, データ [x]") == "café, データ [x]"
+
+
+def test_inspect_plain_escapes_names_values_and_header(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = evil_archive(tmp_path / "a.archive", [ESCAPES, BIDI], server_version="7.0.2\x1b[2J")
+    status, out, err = run(capsys, "inspect", str(path))
+    assert status == 0
+    assert_safe(out + err)
+    assert "db.evil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07" in out
+    assert "db.abc\\u202etxt.exe" in out
+    assert "server 7.0.2\\x1b[2J" in out
+    assert "k\\x1b[1m_1(k\\x1b[1m:1)" in out  # index name and key
+    assert "note\\x07=\\x1b[2J" in out  # an option and its value
+
+
+def test_inspect_rich_escapes_names_and_shows_markup_literally(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = evil_archive(tmp_path / "a.archive", [ESCAPES, MARKUP], server_version="[red]7.0.2")
+    monkeypatch.setattr(inspect_verb, "is_terminal", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row: no folding of long names
+    status, out, _ = run(capsys, "inspect", str(path))
+    assert status == 0
+    assert "┃" in out or "│" in out  # the rich table, not the plain text
+    assert_safe(out)
+    assert "db.evil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07" in out
+    assert f"db.{MARKUP}" in out
+    assert "server [red]7.0.2" in out
+
+
+def test_check_text_and_verbose_escape_names(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = evil_archive(tmp_path / "a.archive", [ESCAPES, FORGED, BIDI])
+    status, out, err = run(capsys, "check", "-v", str(path))
+    assert status == 0
+    assert_safe(out + err)
+    assert_no_forged_line(out)
+    assert f"{path}:   db.evil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07: 1 document" in out
+    assert f"{path}:   db.x\\nFILE: ok (1 namespace, 1 document, 1 byte): 1 document" in out
+
+
+def test_salvage_report_escapes_names(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = evil_archive(tmp_path / "a.archive", [ESCAPES, FORGED])
+    status, out, err = run(capsys, "salvage", str(path), str(tmp_path / "out.archive"))
+    assert status == 0
+    assert_safe(out + err)
+    assert_no_forged_line(out)
+    assert "db.evil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07" in out
+
+
+def test_warnings_and_error_lines_are_escaped() -> None:
+    warning = ArchiveWarning("unknown-field", f"raw {ESCAPES}", 7, "db.x")
+    line = common.warning_line(warning, "mongoarchive inspect")
+    assert line.startswith("mongoarchive inspect: warning: raw evil\\x1b[31m")
+    assert_safe(line)
+    exc = mongoarchive.FramingError(f"bad {FORGED}", offset=3, hint=f"see {ESCAPES}")
+    line = common.error_line(exc)
+    assert "\n" not in line
+    assert_safe(line)
+    assert line.startswith("mongoarchive: error: bad x\\nFILE: ok")
+
+
+# -- 2. forged lines from file names and messages -----------------------------------------------
+
+
+def test_file_names_cannot_forge_check_lines(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    name = tmp_path / f"a{FORGED}\x1b[31m.archive"
+    evil_archive(name, ["c"])
+    status, out, err = run(capsys, "check", str(name))
+    assert status == 0
+    assert_safe(out + err)
+    assert_no_forged_line(out)
+    assert out.count("\n") == 1 and "\\nFILE: ok" in out and "\\x1b[31m" in out
+
+
+def test_missing_file_error_line_is_one_escaped_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    name = str(tmp_path / f"gone{FORGED}\x1b]0;t\x07")
+    for verb in (["inspect"], ["check"], ["cat"], ["salvage"]):
+        argv = [*verb, name] + ([str(tmp_path / "o.archive")] if verb == ["salvage"] else [])
+        status, _, err = run(capsys, *argv)
+        assert status == 2, verb
+        assert_safe(err)
+        assert_no_forged_line(err)
+        assert err.count("\n") == 1 and err.startswith("mongoarchive"), (verb, err)
+        assert "\\nFILE: ok" in err
+
+
+@pytest.mark.parametrize(("count", "want"), [(0, "0 documents"), (1, "1 document"), (2, "2 documents")])
+def test_plural(count: int, want: str) -> None:
+    assert plural(count, "document") == want
