@@ -13,6 +13,7 @@ import bson
 from bson.int64 import Int64
 
 from ._crc import to_uint64
+from ._text import article
 from .errors import (
     ChecksumError,
     FramingError,
@@ -69,7 +70,8 @@ def _field(
         ok = type(value) is str
     if not ok:
         raise HeaderError(
-            f"{what} field {name!r} is a {type(value).__name__}, not a {getattr(kind, '__name__', kind)}",
+            f"{what} field {name!r} is {article(type(value).__name__)}, "
+            f"not {article(getattr(kind, '__name__', str(kind)))}",
             offset=offset,
             namespace=ns,
         )

@@ -27,6 +27,7 @@ from ._rules import (
     decode_namespace_header,
     recognise,
 )
+from ._text import plural
 from .errors import (
     ArchiveError,
     ChecksumError,
@@ -252,7 +253,7 @@ class _Checker:
                 raise _Stop
             self.error(
                 NotAnArchiveError(
-                    f"{found} bytes come before the archive magic number",
+                    f"{plural(found, 'byte comes', 'bytes come')} before the archive magic number",
                     offset=0,
                     code="data-before-magic",
                     hint=describe_bytes(head[: min(found, len(head))]),

@@ -39,7 +39,7 @@ from ._rules import (
     recognise,
     timeseries_data_namespace,
 )
-from ._text import printable
+from ._text import plural, printable
 from .errors import ArchiveError, MongoArchiveError, UsageError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 from .writer import ArchiveWriter, NamespaceWriter
@@ -172,9 +172,10 @@ class SalvageReport:
         lines = [
             f"salvage {self.input} -> {self.output}: "
             + ("the input is intact" if self.clean else "the input is damaged"),
-            f"kept {t['documents_kept']} documents ({t['bytes_kept']} bytes) in {t['namespaces']} "
-            f"namespaces, {t['namespaces_intact']} intact; skipped {t['bytes_skipped']} bytes in "
-            f"{len(self.damaged)} ranges; {t['documents_lost']} documents known lost"
+            f"kept {plural(t['documents_kept'], 'document')} ({plural(t['bytes_kept'], 'byte')}) in "
+            f"{plural(t['namespaces'], 'namespace')}, {t['namespaces_intact']} intact; skipped "
+            f"{plural(t['bytes_skipped'], 'byte')} in {plural(len(self.damaged), 'range')}; "
+            f"{plural(t['documents_lost'], 'document')} known lost"
             + (" (skipped bytes may have held more)" if t["bytes_skipped"] else ""),
         ]
         if self.header != "ok":
@@ -185,14 +186,15 @@ class SalvageReport:
             )
         for n in self.namespaces:
             lost = f", {n.documents_lost} lost" if n.documents_lost else ""
-            lines.append(f"  {n.status:<12} {n.namespace}: {n.documents_kept} documents kept{lost}")
+            lines.append(f"  {n.status:<12} {n.namespace}: {plural(n.documents_kept, 'document')} kept{lost}")
             for note in n.notes:
                 lines.append(f"               {note}")
         for d in self.damaged:
             where = f" in {d.namespace}" if d.namespace else ""
-            lost = f", {d.documents_lost} documents lost" if d.documents_lost else ""
+            lost = f", {plural(d.documents_lost, 'document')} lost" if d.documents_lost else ""
             lines.append(
-                f"  lost bytes {d.start}..{d.end} ({d.end - d.start} bytes){where}: {d.reason}{lost}"
+                f"  lost bytes {d.start}..{d.end} ({plural(d.end - d.start, 'byte')}){where}: "
+                f"{d.reason}{lost}"
             )
             if d.hint:
                 lines.append(f"               hint: {d.hint}")
@@ -686,7 +688,7 @@ class _Salvager:
             self.damage(
                 offset,
                 offset,
-                f"the stream ends before the EOF block of {len(open_ns)} namespaces (truncated)",
+                f"the stream ends before the EOF block of {plural(len(open_ns), 'namespace')} (truncated)",
                 "truncated",
                 open_ns[0] if len(open_ns) == 1 else None,
                 hint="the archive was cut short at a block boundary",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -146,6 +147,137 @@ def test_missing_file_error_line_is_one_escaped_line(
         assert "\\nFILE: ok" in err
 
 
+# -- 7. plurals -----------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(("count", "want"), [(0, "0 documents"), (1, "1 document"), (2, "2 documents")])
 def test_plural(count: int, want: str) -> None:
     assert plural(count, "document") == want
+    assert plural(count, "index", "indexes") == want.replace("documents", "indexes").replace(
+        "document", "index"
+    )
+
+
+def counted_archive(path: Path, namespaces: int, documents: int) -> Path:
+    """``namespaces`` collections, the first holding ``documents`` documents."""
+    with mongoarchive.open(path, "w", server_version="7.0.2") as w:
+        writers = [w.add_collection("db", f"c{i}") for i in range(namespaces)]
+        for i in range(documents):
+            writers[0].write({"_id": i})
+    return path
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_check_counts_agree_in_number(capsys: pytest.CaptureFixture[str], tmp_path: Path, count: int) -> None:
+    path = counted_archive(tmp_path / "a.archive", max(count, 1), count)
+    status, out, _ = run(capsys, "check", "-v", str(path))
+    assert status == 0
+    size = path.stat().st_size
+    assert f": ok ({_n(max(count, 1), 'namespace')}, {_n(count, 'document')}, {size} bytes)" in out
+    assert f"db.c0: {_n(count, 'document')}, {_n(14 * count, 'byte')}, 1 segment, crc ok" in out
+    damaged = tmp_path / "cut.archive"
+    damaged.write_bytes(path.read_bytes() + b"x")  # one error: trailing data
+    status, out, _ = run(capsys, "check", str(damaged))
+    assert status == 1
+    assert out.splitlines()[-1].endswith("FAILED (1 error, 0 warnings)")
+
+
+def test_check_warning_count_agrees_in_number(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "a.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.2") as w:
+        w.add_collection("db", "c")
+    data = path.read_bytes()
+    # One warning: the format version is not "0.1" (same length, so the framing holds).
+    path.write_bytes(data.replace(b"\x04\x00\x00\x000.1\x00", b"\x04\x00\x00\x000.2\x00", 1))
+    status, out, _ = run(capsys, "check", str(path))
+    assert status == 0
+    assert out.splitlines()[-1].endswith(", 1 warning)")
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_inspect_counts_collections_in_both_views(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    path = tmp_path / "a.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.2") as w:
+        for i in range(count):
+            w.add_collection("db", f"c{i}")
+    want = f"{_n(count, 'collection')} in the prelude"
+    status, out, _ = run(capsys, "inspect", str(path))
+    assert status == 0 and want in out.splitlines()
+    monkeypatch.setattr(inspect_verb, "is_terminal", lambda stream: True)
+    status, out, _ = run(capsys, "inspect", str(path))
+    assert status == 0 and want in out and "┃" in out
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_salvage_report_counts_agree_in_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, count: int
+) -> None:
+    path = counted_archive(tmp_path / "a.archive", 1, count)
+    status, out, _ = run(capsys, "salvage", str(path), str(tmp_path / "o.archive"))
+    assert status == 0
+    assert (
+        f"kept {_n(count, 'document')} ({_n(14 * count, 'byte')}) in 1 namespace, 1 intact; "
+        f"skipped 0 bytes in 0 ranges; 0 documents known lost"
+    ) in out
+    assert f"db.c0: {_n(count, 'document')} kept" in out
+
+
+def test_salvage_report_counts_one_lost_range(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = counted_archive(tmp_path / "a.archive", 1, 3)
+    data = path.read_bytes()
+    (tmp_path / "b.archive").write_bytes(data + b"x")
+    status, out, _ = run(capsys, "salvage", str(tmp_path / "b.archive"), str(tmp_path / "o.archive"))
+    assert status == 1
+    assert "skipped 1 byte in 1 range;" in out
+    assert f"lost bytes {len(data)}..{len(data) + 1} (1 byte)" in out
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_cat_verbose_count(capsys: pytest.CaptureFixture[str], tmp_path: Path, count: int) -> None:
+    path = counted_archive(tmp_path / "a.archive", 1, count)
+    status, _, err = run(capsys, "cat", "-v", str(path))
+    assert status == 0
+    assert err.startswith(f"mongoarchive cat: {_n(count, 'document')} as ")
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_dump_summary_counts(count: int) -> None:
+    from mongoarchive.cli.dump import render_summary
+    from mongoarchive.dump import DumpResult, NamespaceStats
+
+    stats = [NamespaceStats(f"db.c{i}", 1, 1, 0.0) for i in range(count)]
+    text = render_summary(DumpResult("7.0.2", stats), 1.0)
+    assert f"done: {_n(count, 'namespace')}, {_n(count, 'document')}, {_n(count, 'byte')} in" in text
+
+
+def test_type_errors_use_the_right_article() -> None:
+    import bson
+
+    from mongoarchive._rules import decode_collection_entry
+    from mongoarchive.errors import HeaderError
+
+    with pytest.raises(HeaderError) as info:
+        decode_collection_entry(bson.encode({"db": 1, "collection": "c"}), 0)
+    assert "field 'db' is an int, not a str" in info.value.message
+
+
+def test_check_help_describes_the_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "check", "--help")
+    assert status == 0
+    assert "a table" not in out
+    assert "one line per problem" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(("prefix", "want"), [(b"x", "1 byte comes"), (b"xy", "2 bytes come")])
+def test_bytes_before_the_magic_agree_in_number(tmp_path: Path, prefix: bytes, want: str) -> None:
+    from mongoarchive.checker import check_archive
+
+    data = counted_archive(tmp_path / "a.archive", 1, 1).read_bytes()
+    result = check_archive(io.BytesIO(prefix + data))
+    assert [p.message for p in result.errors] == [f"{want} before the archive magic number"]

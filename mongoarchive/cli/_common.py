@@ -48,12 +48,13 @@ def quiet(args: argparse.Namespace) -> bool:
     return verbosity(args) < 0
 
 
-def add_format_argument(parser: argparse.ArgumentParser) -> None:
+def add_format_argument(parser: argparse.ArgumentParser, text: str = "a table on a terminal") -> None:
+    """--format text|json; ``text`` says what the text output is, for --help."""
     parser.add_argument(
         "--format",
         choices=("text", "json"),
         default="text",
-        help="output format: text (a table on a terminal) or json (default: text)",
+        help=f"output format: text ({text}) or json (default: text)",
     )
 
 

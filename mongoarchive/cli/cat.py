@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from .. import open as open_archive
 from .._extjson import backend, converter
+from .._text import plural
 from ..errors import UsageError
 from ..model import Namespace
 from ..nsfilter import NamespaceFilter
@@ -100,5 +101,5 @@ def run(args: argparse.Namespace) -> int:
             out.flush()
         if verbosity(args) > 0:
             how = "raw BSON" if convert is None else f"{args.json} Extended JSON via {backend()}"
-            print(f"mongoarchive cat: {count} documents as {how}", file=sys.stderr)
+            print(f"mongoarchive cat: {plural(count, 'document')} as {how}", file=sys.stderr)
     return 0

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from .._text import printable
+from .._text import plural, printable
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import add_format_argument, error_line, open_input, quiet, verbosity
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files", metavar="FILE", nargs="+", help="archive paths (gzip is sniffed), or - for standard input"
     )
-    add_format_argument(parser)
+    add_format_argument(parser, "one line per problem, then a verdict line per file")
     parser.add_argument(
         "--strict", action="store_true", help="warnings fail too (fields mongorestore 100.14+ refuses)"
     )
@@ -71,16 +71,13 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     if result.ok(strict):
         if not be_quiet:
             docs = sum(s.documents for s in result.namespaces.values())
-            extra = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+            extra = f", {plural(warnings, 'warning')}" if warnings else ""
             lines.append(
-                f"{file}: ok ({len(result.namespaces)} namespaces, {docs} documents, "
-                f"{result.size} bytes{extra})"
+                f"{file}: ok ({plural(len(result.namespaces), 'namespace')}, {plural(docs, 'document')}, "
+                f"{plural(result.size, 'byte')}{extra})"
             )
     else:
-        lines.append(
-            f"{file}: FAILED ({errors} error{'s' if errors != 1 else ''}, "
-            f"{warnings} warning{'s' if warnings != 1 else ''})"
-        )
+        lines.append(f"{file}: FAILED ({plural(errors, 'error')}, {plural(warnings, 'warning')})")
     return lines
 
 
@@ -115,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
                 for s in result.namespaces.values():
                     print(
                         printable(
-                            f"{result.file}:   {s.ns}: {s.documents} documents, {s.bytes} bytes, "
-                            f"{s.segments} segments, crc {s.crc}"
+                            f"{result.file}:   {s.ns}: {plural(s.documents, 'document')}, "
+                            f"{plural(s.bytes, 'byte')}, {plural(s.segments, 'segment')}, crc {s.crc}"
                         )
                     )
             sys.stdout.flush()

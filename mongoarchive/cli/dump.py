@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from .._text import printable
+from .._text import plural, printable
 from ..dump import DumpOptions, DumpResult, dump
 
 NAME = "dump"
@@ -159,8 +159,8 @@ def render_summary(result: DumpResult, seconds: float) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append(
-        f"done: {len(result.namespaces)} namespaces, {result.documents} documents, "
-        f"{result.bytes} bytes in {seconds:.2f} s (server {printable(result.server_version)})"
+        f"done: {plural(len(result.namespaces), 'namespace')}, {plural(result.documents, 'document')}, "
+        f"{plural(result.bytes, 'byte')} in {seconds:.2f} s (server {printable(result.server_version)})"
     )
     return "\n".join(lines)
 

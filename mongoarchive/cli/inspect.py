@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from .. import open as open_archive
-from .._text import printable
+from .._text import plural, printable
 from ..errors import MetadataError
 from ..model import CollectionEntry, Namespace
 from ..reader import ArchiveReader
@@ -203,9 +203,14 @@ def header_line(summary: dict[str, Any]) -> str:
     )
 
 
+def prelude_line(summary: dict[str, Any]) -> str:
+    """``N collections in the prelude``."""
+    return f"{plural(len(summary['collections']), 'collection')} in the prelude"
+
+
 def render_text(summary: dict[str, Any]) -> str:
     """Plain aligned text (when stdout is not a terminal)."""
-    lines = [header_line(summary), f"{len(summary['collections'])} collections in the prelude", ""]
+    lines = [header_line(summary), prelude_line(summary), ""]
     rows = [COLUMNS, *table_rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
 
@@ -233,6 +238,7 @@ def render_rich(summary: dict[str, Any]) -> None:
     console = Console()
     # Text, not a markup string: a server version like "[bold]" is shown as it is.
     console.print(Text(header_line(summary)), highlight=False)
+    console.print(Text(prelude_line(summary)), highlight=False)
     table = Table(show_footer=False)
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in _NUMERIC else "left", overflow="fold")

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input", metavar="IN", help="damaged archive (gzip is sniffed), or - for standard input"
     )
     parser.add_argument("output", metavar="OUT", help="new archive to write, or - for standard output")
-    add_format_argument(parser)
+    add_format_argument(parser, "a report of what was kept and lost")
     parser.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
     gz = parser.add_mutually_exclusive_group()
     gz.add_argument("--gzip", dest="gzip", action="store_const", const=True, help="gzip the output")
