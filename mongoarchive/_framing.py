@@ -14,7 +14,10 @@ import contextlib
 import re
 import struct
 
+import bson
+
 from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
+from ._text import quote_bytes
 from .errors import ArchiveError, FramingError, TruncatedError
 from .model import MAX_BSON_SIZE
 
@@ -25,6 +28,7 @@ __all__ = [
     "describe_bytes",
     "describe_document",
     "describe_magic",
+    "find_splice",
     "scan_run",
     "split_run",
 ]
@@ -38,6 +42,10 @@ MIN_BSON_SIZE = 5
 _int32 = struct.Struct("<i")
 _unpack_int32 = _int32.unpack_from
 CHUNK = 1 << 20
+# A log line: a run of printable text ending in a newline.  BSON strings end in
+# NUL, so such a run inside a document that fails its NUL check is a strong sign
+# that text was written into the stream.
+_LOG_LINE = re.compile(rb"[\x20-\x7e\t]{20,}\r?\n")
 
 
 def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
@@ -67,16 +75,33 @@ def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list
     return out
 
 
+def _looks_like_text(sample: bytes) -> bool:
+    """True if at least 90% of ``sample`` is printable ASCII, tab, CR or LF."""
+    return bool(sample) and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample)
+
+
 def describe_bytes(data: bytes) -> str:
-    """A guess at what unexpected bytes are, phrased as a hint for the user."""
+    """A guess at what unexpected bytes are, phrased as a hint for the user.
+
+    ``data`` starts at the damage itself: a quoted text is the text found there.
+    """
     if data.startswith(GZIP_MAGIC):
         return "a gzip stream starts here: was a compressed file concatenated or read without gunzip?"
     if data.startswith(MAGIC):
         return "a second archive starts here: two archives were concatenated"
     sample = data[:64]
-    if sample and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample):
-        text = sample.decode("ascii", "replace").split("\n")[0][:40]
-        return f"text was mixed into the stream here ({text!r}): log output written to the same pipe?"
+    if _looks_like_text(sample):
+        line = sample.split(b"\n")[0]
+        if not line.strip():
+            # A lone newline (an editor or "echo >>"): quote the whitespace itself.
+            blank = sample[: len(sample) - len(sample.lstrip(b" \t\r\n"))] or sample
+            return (
+                f"whitespace ({quote_bytes(blank)}) was added to the stream here: "
+                "appended by an editor or a shell?"
+            )
+        return (
+            f"text was mixed into the stream here ({quote_bytes(line)}): log output written to the same pipe?"
+        )
     return "the archive is damaged here; 'mongoarchive salvage' can recover the intact namespaces"
 
 
@@ -92,23 +117,65 @@ def describe_magic(head: bytes) -> str:
     return describe_bytes(head)
 
 
-# A log line: a run of printable text ending in a newline.  BSON strings end in
-# NUL, so such a run inside a document that fails its NUL check is a strong sign
-# that text was written into the stream.
-_LOG_LINE = re.compile(rb"[\x20-\x7e\t]{20,}\r?\n")
+#: How far a spliced text is looked for: longer than any log line, short enough to stay cheap.
+_MAX_SPLICE = 4096
+#: Bytes a spliced text may hold: printable ASCII, tab, CR and LF.
+_TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+def find_splice(data: bytes, size: int, tries: int = 32) -> tuple[int, int] | None:
+    """(start, end) in ``data`` of text spliced into the ``size``-byte document at data[0].
+
+    The document fails its NUL check (§2) because text was inserted into it.
+    A candidate is a run of text ending in a newline; it is the splice if,
+    without it, the bytes are a valid BSON document of ``size`` bytes, the
+    original.  Only the bytes of the splice itself are ever quoted from this.
+    At most ``tries`` candidates are decoded, so the search stays cheap.
+    """
+    limit = min(len(data), size + _MAX_SPLICE)
+    nl = data.find(b"\n", 4, limit)
+    while nl >= 0 and tries > 0:
+        end = nl + 1
+        start = nl
+        while start > 4 and end - start < _MAX_SPLICE and data[start - 1] in _TEXT_BYTES:
+            start -= 1
+        for s in range(start, min(nl, size - 1) + 1):
+            last = end + size - s - 1  # where the document's NUL lands without data[s:end]
+            if last >= len(data) or data[last]:
+                continue
+            tries -= 1
+            try:
+                bson.decode(data[:s] + data[end : last + 1])
+            except Exception:  # bson raises InvalidBSON, ValueError, OverflowError...
+                if tries <= 0:
+                    break
+                continue
+            return s, end
+        nl = data.find(b"\n", end, limit)
+    return None
 
 
 def describe_document(data: bytes, offset: int, size: int) -> str:
     """A hint for the ``size``-byte document at ``offset`` that fails the NUL check.
 
     ``data`` starts at the document and may run past it (a spliced line does).
+    The hint quotes the spliced text and gives its offset only when
+    ``find_splice`` proves where it starts; otherwise it quotes nothing, since
+    the text before a line's end may be the document's own string.
     """
+    splice = find_splice(data, size)
+    if splice is not None:
+        start, end = splice
+        first_line = data[start:end].split(b"\n")[0].rstrip(b"\r")
+        return (
+            f"text was mixed into the stream at byte {offset + start} "
+            f"({quote_bytes(first_line)}, {end - start} bytes): log output written to the same pipe?"
+        )
     found = _LOG_LINE.search(data)
     if found is not None and found.start() < size:
-        text = found.group().decode("ascii").strip()[:40]
         return (
-            f"text was mixed into the stream at byte {offset + found.start()} ({text!r}): "
-            "log output written to the same pipe?"
+            f"text was mixed into the stream before byte {offset + found.end()} (a line of text ends "
+            "there, inside this document): log output written to the same pipe?"
         )
     return describe_bytes(data[:64])
 
@@ -238,7 +305,7 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_document(self.peek(size + 512), self.offset, size),
+                hint=describe_document(self.peek(size + _MAX_SPLICE), self.offset, size),
             )
         return size
 

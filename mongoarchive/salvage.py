@@ -30,7 +30,7 @@ from typing import IO, Any, Literal
 import bson
 
 from ._crc import crc64
-from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes, scan_run
+from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes, describe_document, scan_run
 from ._io import open_source
 from ._rules import (
     decode_archive_header,
@@ -778,6 +778,11 @@ def _hint(skipped: bytes, start: int) -> str:
     """describe_bytes for a skipped range, pointing at text lines spliced into it (§7)."""
     if not skipped:
         return describe_bytes(skipped)
+    size = _int32(skipped[:4], "little", signed=True)
+    if 5 <= size < len(skipped) and skipped[size - 1]:
+        # A document that fails its NUL check: the reader's hint, which quotes a spliced
+        # text only where it can prove the text starts (never the document's own strings).
+        return describe_document(skipped, start, size)
     text = _LOG_LINE.search(skipped)
     if text is not None and text.start() > 0:
         return f"at byte {start + text.start()}: {describe_bytes(skipped[text.start() :])}"

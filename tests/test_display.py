@@ -281,3 +281,97 @@ def test_bytes_before_the_magic_agree_in_number(tmp_path: Path, prefix: bytes, w
     data = counted_archive(tmp_path / "a.archive", 1, 1).read_bytes()
     result = check_archive(io.BytesIO(prefix + data))
     assert [p.message for p in result.errors] == [f"{want} before the archive magic number"]
+
+
+# -- 3. hints quote the damage itself -----------------------------------------------------------
+
+LOG_LINE = b"2024-05-01T10:00:00.123+0000 I NETWORK [listener] connection accepted from 10.0.0.7:51234\n"
+#: Every document's string field is printable text, as the bytes before a spliced line can be.
+LOREM = "lorem ipsum dolor sit amet " * 8
+
+
+@pytest.fixture(scope="module")
+def five_mb(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[tuple[int, int]]]:
+    """A 5 MB archive of text-heavy documents and the (offset, size) of each document."""
+    path = tmp_path_factory.mktemp("big") / "big.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.2") as w:
+        ns = w.add_collection("db", "c")
+        for i in range(22000):
+            ns.write({"_id": i, "s": LOREM})
+    data = path.read_bytes()
+    with mongoarchive.open(io.BytesIO(data)) as archive:
+        docs = [(e.offset, len(e.raw)) for e in archive.events() if isinstance(e, mongoarchive.Document)]
+    assert len(data) > 5_000_000
+    return data, docs
+
+
+def hints(capsys: pytest.CaptureFixture[str], path: Path, tmp_path: Path) -> dict[str, str]:
+    """The first error line of inspect, and the text reports of check and salvage."""
+    out: dict[str, str] = {}
+    status, _, out["inspect"] = run(capsys, "inspect", str(path))
+    assert status == 1
+    status, out["check"], _ = run(capsys, "check", str(path))
+    assert status == 1
+    status, out["salvage"], _ = run(capsys, "salvage", "--force", str(path), str(tmp_path / "o.archive"))
+    assert status == 1
+    return out
+
+
+def test_line_spliced_inside_a_document_is_quoted_from_its_own_first_byte(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, five_mb: tuple[bytes, list[tuple[int, int]]]
+) -> None:
+    data, docs = five_mb
+    offset, size = docs[len(docs) // 2]
+    at = offset + size - 30  # inside the string field: printable text before and after the line
+    path = tmp_path / "inside.archive"
+    path.write_bytes(data[:at] + LOG_LINE + data[at:])
+    quote = "'2024-05-01T10:00:00.123+0000 I NETWORK [...', 90 bytes"
+    want = f"text was mixed into the stream at byte {at} ({quote})"
+    for verb, text in hints(capsys, path, tmp_path).items():
+        assert want in text, (verb, text)
+        assert "'lorem" not in text, (verb, text)
+    assert f"(at byte {offset}, in namespace 'db.c')" in run(capsys, "inspect", str(path))[2]
+
+
+def test_line_spliced_between_documents_is_reported_where_it_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, five_mb: tuple[bytes, list[tuple[int, int]]]
+) -> None:
+    data, docs = five_mb
+    at = docs[len(docs) // 3][0]
+    path = tmp_path / "between.archive"
+    path.write_bytes(data[:at] + LOG_LINE + data[at:])
+    texts = hints(capsys, path, tmp_path)
+    assert (
+        f"(at byte {at}, in namespace 'db.c'); hint: text was mixed into the stream here " in texts["inspect"]
+    )
+    assert f"byte {at}: error:" in texts["check"]
+    assert f"lost bytes {at}.." in texts["salvage"]
+    for verb, text in texts.items():
+        assert "here ('2024-05-01T10:00:00.123+0000 I NETWORK [...')" in text, (verb, text)
+        assert "lorem" not in text, (verb, text)
+
+
+def test_a_line_whose_start_cannot_be_proven_is_not_quoted(
+    capsys: pytest.CaptureFixture[str], five_mb: tuple[bytes, list[tuple[int, int]]]
+) -> None:
+    data, docs = five_mb
+    offset, size = docs[100]
+    at = offset + size - 30
+    # The stream stops right after the line: the document's end is never seen.
+    damaged = data[:at] + LOG_LINE
+    with pytest.raises(mongoarchive.FramingError) as info, mongoarchive.open(io.BytesIO(damaged)) as a:
+        a.validate()
+    hint = info.value.hint or ""
+    assert f"text was mixed into the stream before byte {at + len(LOG_LINE)}" in hint
+    assert "lorem" not in hint and "'" not in hint
+
+
+def test_an_appended_newline_is_quoted_as_a_newline(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = counted_archive(tmp_path / "a.archive", 1, 1)
+    path.write_bytes(path.read_bytes() + b"\n")
+    status, out, _ = run(capsys, "check", str(path))
+    assert status == 1
+    assert "hint: whitespace ('\\n') was added to the stream here" in out
+    assert "('')" not in out
