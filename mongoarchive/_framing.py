@@ -18,7 +18,7 @@ import bson
 
 from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
 from ._text import quote_bytes
-from .errors import ArchiveError, FramingError, TruncatedError
+from .errors import ArchiveError, FramingError, NotAnArchiveError, TruncatedError
 from .model import MAX_BSON_SIZE
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "describe_document",
     "describe_magic",
     "find_splice",
+    "not_an_archive",
     "scan_run",
     "split_run",
 ]
@@ -109,12 +110,74 @@ def describe_magic(head: bytes) -> str:
     """A hint for a stream whose first bytes ``head`` are not the magic number."""
     if head.startswith(GZIP_MAGIC):
         return "this is gzip data: open it with gzip sniffing (the default) or 'r:gz'"
-    if len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= 16 * 1024 * 1024:
+    if _looks_like_bson(head):
         return (
             "this looks like a .bson file of 'mongodump --out', not an archive "
             "('mongodump --archive' writes archives)"
         )
     return describe_bytes(head)
+
+
+def _looks_like_bson(head: bytes) -> bool:
+    return len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= MAX_BSON_SIZE
+
+
+def _text_start(head: bytes) -> str | None:
+    """The first line of ``head`` quoted, if ``head`` is text (ASCII or UTF-8); else None."""
+    text = None
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if not text or sum(c.isprintable() or c in "\t\n\r" for c in text) < 0.9 * len(text):
+        return None
+    line = text.lstrip().split("\n")[0].rstrip("\r")
+    return quote_bytes(line.encode()) if line else None
+
+
+def not_an_archive(head: bytes, gzip: bool) -> NotAnArchiveError:
+    """The error for a stream whose first bytes ``head`` (>= 4) are not the magic number (§2).
+
+    The message says what the data is instead (text, a .bson file, gzip read
+    without gunzip), so a wrong file is not taken for a damaged archive.
+    ``gzip``: the bytes were inflated from a gzip file.
+    """
+    text = _text_start(head)
+    looks = f"looks like text (starts with {text})" if text else None
+    if gzip:
+        if looks is None and _looks_like_bson(head):
+            looks = "looks like a .bson file of 'mongodump --out'"
+        return NotAnArchiveError(
+            "not an archive: gzip data that does not start with the magic number 6d e2 99 81",
+            offset=0,
+            hint=f"the uncompressed data {looks or 'is something else'}; "
+            "'mongodump --archive --gzip' writes gzip'd archives",
+        )
+    if text is not None:
+        return NotAnArchiveError(
+            f"not an archive: this looks like text (starts with {text})",
+            offset=0,
+            hint="an archive starts with the magic number 6d e2 99 81 ('mongodump --archive' writes one); "
+            "if one follows the text, 'mongoarchive check' finds it and 'mongoarchive salvage' recovers it",
+        )
+    if head.startswith(GZIP_MAGIC):
+        return NotAnArchiveError(
+            "not an archive as it is: this is gzip data", offset=0, hint=describe_magic(head)
+        )
+    if _looks_like_bson(head):
+        return NotAnArchiveError(
+            "not an archive: this looks like a .bson file of 'mongodump --out'",
+            offset=0,
+            hint="'mongodump --archive' writes archives; "
+            "mongorestore reads .bson files from a dump directory",
+        )
+    return NotAnArchiveError(
+        "the stream does not start with the archive magic number 6d e2 99 81",
+        offset=0,
+        hint=describe_bytes(head),
+    )
 
 
 #: How far a spliced text is looked for: longer than any log line, short enough to stay cheap.
@@ -269,10 +332,27 @@ class Framer:
             "'mongoarchive salvage' keeps what is complete",
         )
 
+    def empty(self) -> TruncatedError:
+        """The stream holds no byte at all: not a cut archive, nothing was written (§2)."""
+        if self.source.gzip:
+            what = "the gzip data decompresses to nothing"
+        elif self.source.name == "<stdin>":
+            what = "the input is empty (nothing came on standard input)"
+        else:
+            what = "the file is empty"
+        return TruncatedError(
+            what,
+            offset=0,
+            hint="an archive starts with the magic number 6d e2 99 81; "
+            "did the dump fail before it wrote anything?",
+        )
+
     # -- small structures -------------------------------------------------
     def read_magic(self) -> bytes:
         """Consume and return the 4 magic bytes (checked by the caller)."""
         if not self.fill(4):
+            if self.filled == 0:
+                raise self.empty()
             raise self._truncated("the magic number")
         head = bytes(self.buf[self.pos : self.pos + 4])
         self.pos += 4

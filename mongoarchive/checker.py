@@ -18,7 +18,7 @@ import os
 from typing import IO, Any, Literal
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, describe_magic
+from ._framing import MAGIC, Framer, describe_bytes, not_an_archive
 from ._io import open_source
 from ._rules import (
     Demux,
@@ -222,7 +222,6 @@ class _Checker:
         if len(head) < 4:
             fr.read_magic()  # raises TruncatedError
         if head[:4] != MAGIC:
-            hint = describe_magic(head)
             if _looks_like_archive_header(head[4:]):
                 # Only the magic is damaged: report it and check the rest (§2).
                 self.error(
@@ -235,11 +234,7 @@ class _Checker:
                 fr.pos += 4
                 self._prelude_documents()
                 return
-            bad_magic = NotAnArchiveError(
-                "the stream does not start with the archive magic number 6d e2 99 81",
-                offset=0,
-                hint=hint,
-            )
+            bad_magic = not_an_archive(head, bool(fr.source.gzip))
             try:
                 found = self._scan(MAGIC, 0, lambda: True, limit=_SCAN_MAGIC_LIMIT)
             except ArchiveError:

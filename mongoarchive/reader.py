@@ -17,7 +17,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, describe_magic, split_run
+from ._framing import MAGIC, Framer, describe_bytes, not_an_archive, split_run
 from ._io import Source
 from ._rules import Demux, decode_namespace_header, read_prelude
 from .errors import (
@@ -25,7 +25,6 @@ from .errors import (
     FramingError,
     MongoArchiveError,
     NamespaceError,
-    NotAnArchiveError,
     UsageError,
 )
 from .model import (
@@ -79,11 +78,7 @@ class ArchiveReader:
         fr = self._framer
         magic = fr.read_magic()
         if magic != MAGIC:
-            raise NotAnArchiveError(
-                "the stream does not start with the archive magic number 6d e2 99 81",
-                offset=0,
-                hint=describe_magic(magic + fr.peek(60)),
-            )
+            raise not_an_archive(magic + fr.peek(60), self.gzip)
 
         def next_item(what: str) -> tuple[int, bytes | None]:
             return fr.offset, fr.read_doc(what)

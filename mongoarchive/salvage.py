@@ -30,7 +30,15 @@ from typing import IO, Any, Literal
 import bson
 
 from ._crc import crc64
-from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes, describe_document, scan_run
+from ._framing import (
+    MAGIC,
+    TERMINATOR,
+    Framer,
+    describe_bytes,
+    describe_document,
+    not_an_archive,
+    scan_run,
+)
 from ._io import open_source
 from ._rules import (
     decode_archive_header,
@@ -441,6 +449,12 @@ class _Salvager:
         """Read magic, header and entries; return how the body starts ("block" or a resync result)."""
         fr = self.fr
         head = fr.peek(4)
+        if not head:
+            exc = fr.empty()
+            self.report.header = "rebuilt"
+            self.report.prelude = "damaged"
+            self.damage(0, 0, exc.message, exc.code, hint=exc.hint)
+            return "end"
         if len(head) < 4 and MAGIC.startswith(head):
             self.report.header = "rebuilt"
             self.report.prelude = "damaged"
@@ -455,13 +469,9 @@ class _Salvager:
                 self.report.header = "rebuilt"
                 self.report.prelude = "damaged"
                 where = self.resync(start - 1, False, True)
-                self.damage(
-                    start,
-                    fr.offset,
-                    "the stream does not start with the archive magic number",
-                    "bad-magic",
-                    hint=hint,
-                )
+                # Say what the input is instead (text, a .bson file, gzip'd text), §2.
+                bad = not_an_archive(sample, bool(fr.source.gzip))
+                self.damage(start, fr.offset, bad.message, bad.code, hint=bad.hint)
                 return where
             self.damage(
                 start, fr.offset, "bytes before the archive magic number", "data-before-magic", hint=hint

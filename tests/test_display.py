@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 from pathlib import Path
@@ -375,3 +376,62 @@ def test_an_appended_newline_is_quoted_as_a_newline(
     assert status == 1
     assert "hint: whitespace ('\\n') was added to the stream here" in out
     assert "('')" not in out
+
+
+# -- 6. inputs that are not archives --------------------------------------------------------------
+
+TEXT = "# mongoarchive\n\nRead, check and write mongodump archives without a server.\n" * 20
+NOT_ARCHIVES = {
+    "empty": (b"", "the file is empty"),
+    "text": (TEXT.encode(), "not an archive: this looks like text (starts with '# mongoarchive')"),
+    "text-utf8": (
+        "# café, données, データ\n".encode() * 9,
+        "not an archive: this looks like text (starts with ",
+    ),
+    "gzip-text": (
+        gzip.compress(TEXT.encode()),
+        "not an archive: gzip data that does not start with the magic number",
+    ),
+    "gzip-empty": (gzip.compress(b""), "the gzip data decompresses to nothing"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_ARCHIVES))
+@pytest.mark.parametrize("verb", ["inspect", "check", "cat", "salvage"])
+def test_non_archives_are_called_what_they_are(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, verb: str, kind: str
+) -> None:
+    data, want = NOT_ARCHIVES[kind]
+    path = tmp_path / "input"
+    path.write_bytes(data)
+    extra = [str(tmp_path / "out.archive")] if verb == "salvage" else []
+    status, out, err = run(capsys, verb, str(path), *extra)
+    assert status == 1
+    text = out + err
+    assert want in text, (verb, text)
+    for wrong in ("cut short", "text was mixed", "ends inside the magic"):
+        assert wrong not in text, (verb, text)
+
+
+def test_text_before_an_archive_is_still_found_by_check(tmp_path: Path) -> None:
+    from mongoarchive.checker import check_archive
+
+    data = counted_archive(tmp_path / "a.archive", 1, 1).read_bytes()
+    result = check_archive(io.BytesIO(LOG_LINE + data))
+    assert [p.code for p in result.errors] == ["data-before-magic"]
+    with pytest.raises(mongoarchive.NotAnArchiveError) as info:
+        mongoarchive.open(io.BytesIO(LOG_LINE + data))
+    assert info.value.message.startswith("not an archive: this looks like text (starts with '2024-05-01")
+    assert "'mongoarchive salvage' recovers it" in (info.value.hint or "")
+
+
+def test_empty_standard_input_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Stdin(io.BytesIO):
+        name = "<stdin>"  # what sys.stdin.buffer is called
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(Stdin(b"")))
+    status, _, err = run(capsys, "inspect", "-")
+    assert status == 1
+    assert "the input is empty (nothing came on standard input)" in err
