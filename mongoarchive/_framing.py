@@ -16,9 +16,9 @@ import struct
 
 import bson
 
-from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
-from ._text import quote_bytes
-from .errors import ArchiveError, FramingError, NotAnArchiveError, TruncatedError
+from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTrailing, _GzipTruncated
+from ._text import plural, quote_bytes
+from .errors import ArchiveError, FramingError, NotAnArchiveError, TrailingDataError, TruncatedError
 from .model import MAX_BSON_SIZE
 
 __all__ = [
@@ -180,6 +180,14 @@ def not_an_archive(head: bytes, gzip: bool) -> NotAnArchiveError:
     )
 
 
+def _describe_trailing(sample: bytes) -> str:
+    """A hint for bytes that follow a complete gzip member; ``sample`` is their start."""
+    text = _text_start(sample)
+    if text is not None:
+        return f"the gzip data before them is complete; they are text ({text}): output appended to the file?"
+    return "the gzip data before them is complete: something was appended to the file"
+
+
 #: How far a spliced text is looked for: longer than any log line, short enough to stay cheap.
 _MAX_SPLICE = 4096
 #: Bytes a spliced text may hold: printable ASCII, tab, CR and LF.
@@ -255,6 +263,8 @@ class Framer:
         self.base = 0  # absolute offset of buf[0]
         self.eof = False
         self.namespace: str | None = None  # for error messages
+        #: Bytes that are not gzip data after the last gzip member, once met.
+        self.trailing: TrailingDataError | None = None
 
     @property
     def offset(self) -> int:
@@ -297,6 +307,19 @@ class Framer:
                 namespace=self.namespace,
                 hint="the compressed file was cut short (an interrupted dump or download)",
             ) from exc
+        except _GzipTrailing as exc:
+            self.eof = True
+            self.trailing = TrailingDataError(
+                f"{plural(exc.size, 'byte')} that {'is' if exc.size == 1 else 'are'} not gzip data "
+                f"{'follows' if exc.size == 1 else 'follow'} the end of the compressed archive "
+                f"(at byte {exc.offset} of the compressed file)",
+                offset=self.base + self.filled,
+                namespace=self.namespace,
+                hint=_describe_trailing(exc.sample),
+            )
+            if self.filled == self.pos:  # at a boundary: the archive may be complete
+                raise self.trailing from exc
+            # Inside an item: the archive is cut short first of all (_truncated says both).
         except _GzipCorrupt as exc:
             raise FramingError(
                 f"the gzip stream is damaged ({exc})",
@@ -324,12 +347,17 @@ class Framer:
         return bytes(self.buf[self.pos : min(self.pos + n, self.filled)])
 
     def _truncated(self, what: str) -> TruncatedError:
+        hint = (
+            "the archive was cut short (an interrupted dump, pipe or download); "
+            "'mongoarchive salvage' keeps what is complete"
+        )
+        if self.trailing is not None:
+            hint += f"; then {self.trailing.message}"
         return TruncatedError(
             f"the stream ends inside {what}",
             offset=self.base + self.filled,
             namespace=self.namespace,
-            hint="the archive was cut short (an interrupted dump, pipe or download); "
-            "'mongoarchive salvage' keeps what is complete",
+            hint=hint,
         )
 
     def empty(self) -> TruncatedError:

@@ -37,6 +37,7 @@ from .errors import (
     MongoArchiveError,
     NamespaceError,
     NotAnArchiveError,
+    TrailingDataError,
     TruncatedError,
 )
 from .model import ArchiveHeader, ArchiveWarning, CollectionEntry, Namespace, NamespaceSummary
@@ -503,7 +504,8 @@ class _Checker:
             self.body()
         except _Stop:
             pass
-        except TruncatedError as exc:
+        except (TruncatedError, TrailingDataError) as exc:
+            # Trailing bytes after the last gzip member: every inflated byte was checked.
             self.error(exc)
         except ArchiveError as exc:  # a damaged gzip stream: nothing after it can be read
             self.error(exc)

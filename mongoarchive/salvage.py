@@ -442,7 +442,8 @@ class _Salvager:
             self.report.damaged.append(
                 DamagedRange(start, start, str(exc.message), exc.code, exc.namespace, 0, exc.hint)
             )
-            self.report.notes.append("the compressed stream is damaged: nothing after it could be read")
+            if exc.code != "trailing-data":  # bytes after the last gzip member damage nothing before them
+                self.report.notes.append("the compressed stream is damaged: nothing after it could be read")
         self.report.size = fr.base + fr.filled
 
     def prelude(self) -> str:

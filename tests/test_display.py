@@ -435,3 +435,52 @@ def test_empty_standard_input_says_so(
     status, _, err = run(capsys, "inspect", "-")
     assert status == 1
     assert "the input is empty (nothing came on standard input)" in err
+
+
+# -- 5. text after a complete gzip member ------------------------------------------------------
+
+
+def test_text_after_a_complete_gzip_archive_is_trailing_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plain = counted_archive(tmp_path / "a.archive", 2, 3).read_bytes()
+    member = gzip.compress(plain, mtime=0)
+    path = tmp_path / "a.archive.gz"
+    path.write_bytes(member + b"2024-05-01 dump finished\n")
+    want = f"25 bytes that are not gzip data follow the end of the compressed archive (at byte {len(member)} "
+    status, _, err = run(capsys, "inspect", str(path))
+    assert status == 1
+    assert want in err and f"(at byte {len(plain)})" in err
+    assert "they are text ('2024-05-01 dump finished')" in err
+    status, out, _ = run(capsys, "check", str(path))
+    assert status == 1
+    assert f"byte {len(plain)}: error: {want}" in out and "[trailing-data]" in out
+    assert "unchecked" not in out  # every inflated byte was checked
+    assert "damaged" not in out
+    status, out, _ = run(capsys, "salvage", str(path), str(tmp_path / "out.archive"))
+    assert status == 1
+    assert want in out and "the compressed stream is damaged" not in out
+    assert gzip.decompress((tmp_path / "out.archive").read_bytes()) == plain  # gzip'd like its input
+
+
+def test_a_second_gzip_member_is_still_read_as_more_data(tmp_path: Path) -> None:
+    plain = counted_archive(tmp_path / "a.archive", 1, 3).read_bytes()
+    cut = len(plain) // 2
+    packed = gzip.compress(plain[:cut]) + gzip.compress(plain[cut:])
+    with mongoarchive.open(io.BytesIO(packed)) as archive:
+        assert archive.validate()[mongoarchive.Namespace("db", "c0")].documents == 3
+
+
+def test_a_cut_archive_in_a_complete_gzip_member_is_truncated_first() -> None:
+    plain = counted_archive_bytes()
+    packed = gzip.compress(plain[:-10], mtime=0) + b"tail\n"
+    with pytest.raises(mongoarchive.TruncatedError) as info, mongoarchive.open(io.BytesIO(packed)) as archive:
+        archive.validate()
+    assert "then 5 bytes that are not gzip data follow" in (info.value.hint or "")
+
+
+def counted_archive_bytes() -> bytes:
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="7.0.2") as w:
+        w.add_collection("db", "c").write({"_id": 1})
+    return out.getvalue()
