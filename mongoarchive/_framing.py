@@ -137,13 +137,20 @@ def _text_start(head: bytes) -> str | None:
     return quote_bytes(line.encode()) if line else None
 
 
-def not_an_archive(head: bytes, gzip: bool) -> NotAnArchiveError:
+def not_an_archive(head: bytes, gzip: bool, magic_at: int | None = None) -> NotAnArchiveError:
     """The error for a stream whose first bytes ``head`` (>= 4) are not the magic number (§2).
 
     The message says what the data is instead (text, a .bson file, gzip read
     without gunzip), so a wrong file is not taken for a damaged archive.
-    ``gzip``: the bytes were inflated from a gzip file.
+    ``gzip``: the bytes were inflated from a gzip file; ``magic_at``: where a
+    magic number was seen further on (then something was written before an archive).
     """
+    if magic_at is not None:
+        return NotAnArchiveError(
+            f"the archive does not start at byte 0: a magic number follows at byte {magic_at}",
+            offset=0,
+            hint=f"{describe_bytes(head[:magic_at])}; 'mongoarchive salvage' recovers the archive after it",
+        )
     text = _text_start(head)
     looks = f"looks like text (starts with {text})" if text else None
     if gzip:

@@ -42,6 +42,8 @@ from .model import (
 __all__ = ["ArchiveReader", "NamespaceConsumer"]
 
 DocumentForm = Literal["bytes", "raw", "dict"]
+#: How far past byte 0 a reader looks for a magic number when the stream does not start with one.
+_MAGIC_WINDOW = 1 << 16
 
 
 class NamespaceConsumer(Protocol):
@@ -78,7 +80,11 @@ class ArchiveReader:
         fr = self._framer
         magic = fr.read_magic()
         if magic != MAGIC:
-            raise not_an_archive(magic + fr.peek(60), self.gzip)
+            # Text written before the archive (a log line in the same pipe) is not "not an
+            # archive": look a little further for the magic number to tell the two apart.
+            window = magic + fr.peek(_MAGIC_WINDOW)
+            found = window.find(MAGIC)
+            raise not_an_archive(window[:64], self.gzip, found if found > 0 else None)
 
         def next_item(what: str) -> tuple[int, bytes | None]:
             return fr.offset, fr.read_doc(what)

@@ -413,7 +413,7 @@ def test_non_archives_are_called_what_they_are(
         assert wrong not in text, (verb, text)
 
 
-def test_text_before_an_archive_is_still_found_by_check(tmp_path: Path) -> None:
+def test_text_before_an_archive_is_not_called_a_non_archive(tmp_path: Path) -> None:
     from mongoarchive.checker import check_archive
 
     data = counted_archive(tmp_path / "a.archive", 1, 1).read_bytes()
@@ -421,8 +421,12 @@ def test_text_before_an_archive_is_still_found_by_check(tmp_path: Path) -> None:
     assert [p.code for p in result.errors] == ["data-before-magic"]
     with pytest.raises(mongoarchive.NotAnArchiveError) as info:
         mongoarchive.open(io.BytesIO(LOG_LINE + data))
-    assert info.value.message.startswith("not an archive: this looks like text (starts with '2024-05-01")
-    assert "'mongoarchive salvage' recovers it" in (info.value.hint or "")
+    # Not "not an archive": an archive follows the text, and the reader says where.
+    assert info.value.message == (
+        f"the archive does not start at byte 0: a magic number follows at byte {len(LOG_LINE)}"
+    )
+    assert (info.value.hint or "").startswith("text was mixed into the stream here ('2024-05-01T10:00:00")
+    assert "'mongoarchive salvage' recovers the archive after it" in (info.value.hint or "")
 
 
 def test_empty_standard_input_says_so(
