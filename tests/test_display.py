@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
+from paths import SHARED_VECTORS
 
 import mongoarchive
 from mongoarchive._text import plural, printable
@@ -488,3 +489,58 @@ def counted_archive_bytes() -> bytes:
     with mongoarchive.open(out, "w", server_version="7.0.2") as w:
         w.add_collection("db", "c").write({"_id": 1})
     return out.getvalue()
+
+
+# -- 4. metadata that is not valid Extended JSON ---------------------------------------------------
+
+
+def bad_metadata_archive(path: Path) -> Path:
+    """One collection whose metadata string is cut inside an index (as in bad-format.archive)."""
+    with mongoarchive.open(path, "w", server_version="7.0.2") as w:
+        w.add_collection("db", "c", '{"options":{},"indexes":[{"v":2,"key":{"{"a":1}')
+    return path
+
+
+def _bad_format_or_own(tmp_path: Path) -> list[tuple[Path, str]]:
+    """(archive, namespace): ours, and the real bad-format.archive when present."""
+    out = [(bad_metadata_archive(tmp_path / "bad.archive"), "db.c")]
+    real = SHARED_VECTORS / "bad-format.archive"
+    if real.is_file():
+        out.append((real, "test.ixtest"))
+    return out
+
+
+def test_inspect_warns_about_unparsed_metadata_and_does_not_show_dashes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for path, ns in _bad_format_or_own(tmp_path):
+        status, out, err = run(capsys, "inspect", str(path))
+        assert status == 0  # a viewer: the warning says it, check fails on it
+        (line,) = err.splitlines()
+        assert line.startswith("mongoarchive inspect: warning: metadata is not valid Extended JSON: ")
+        assert f"in namespace '{ns}'" in line and "(at byte " in line
+        (row,) = [r for r in out.splitlines() if r.startswith(ns + " ")]
+        assert "? (unparsed metadata)" in row and row.split()[-1] == "?"
+        status, _, err = run(capsys, "inspect", "-q", str(path))
+        assert status == 0 and err == ""
+
+
+def test_inspect_json_marks_the_namespace_with_its_metadata_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import json
+
+    path = bad_metadata_archive(tmp_path / "bad.archive")
+    status, out, err = run(capsys, "inspect", "--format", "json", str(path))
+    assert status == 0 and "warning: metadata is not valid Extended JSON" in err
+    (row,) = json.loads(out)["namespaces"]
+    assert row["metadata_error"].startswith("metadata is not valid Extended JSON")
+
+
+def test_check_reports_unparsed_metadata_as_bad_metadata(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = bad_metadata_archive(tmp_path / "bad.archive")
+    status, out, _ = run(capsys, "check", str(path))
+    assert status == 1
+    assert "[bad-metadata] (namespace 'db.c')" in out

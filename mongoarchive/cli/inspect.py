@@ -56,17 +56,24 @@ def _plain(value: Any) -> Any:
     return json.loads(json_util.dumps(value, json_options=json_util.RELAXED_JSON_OPTIONS))
 
 
-def _describe_entry(entry: CollectionEntry) -> dict[str, Any]:
+def _describe_entry(entry: CollectionEntry, problems: list[MetadataError]) -> dict[str, Any]:
     try:
         meta = entry.parse_metadata()
     except MetadataError as exc:
+        problems.append(exc)
         return {"indexes": [], "options": {}, "metadata_error": exc.message}
     indexes = [{"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes]
     return {"indexes": indexes, "options": _plain(meta.options)}
 
 
-def summarize(archive: ArchiveReader) -> dict[str, Any]:
-    """Read the whole body and describe the archive (the JSON shape in the README)."""
+def summarize(archive: ArchiveReader, problems: list[MetadataError] | None = None) -> dict[str, Any]:
+    """Read the whole body and describe the archive (the JSON shape in the README).
+
+    A metadata string that is not valid Extended JSON (§3.2) does not stop the
+    summary: the entry gets ``metadata_error`` and the error is appended to
+    ``problems``.
+    """
+    problems = [] if problems is None else problems
     archive.validate()
     h = archive.header
     entries: dict[Namespace, CollectionEntry] = {}
@@ -80,7 +87,7 @@ def summarize(archive: ArchiveReader) -> dict[str, Any]:
     collections = []
     described: dict[Namespace, dict[str, Any]] = {}
     for c in archive.collections:
-        extra = _describe_entry(c)
+        extra = _describe_entry(c, problems)
         extra["kind"] = kind_of(c.namespace, c, extra["options"])
         described.setdefault(c.namespace, extra)
         collections.append(
@@ -94,6 +101,8 @@ def summarize(archive: ArchiveReader) -> dict[str, Any]:
         row["kind"] = info["kind"] if info else kind_of(ns, None, {})
         row["indexes"] = info["indexes"] if info else []
         row["options"] = info["options"] if info else {}
+        if info and "metadata_error" in info:
+            row["metadata_error"] = info["metadata_error"]
         namespaces.append(row)
     return {
         "header": {
@@ -155,6 +164,9 @@ def brief_options(options: dict[str, Any], width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+#: The indexes cell of a namespace whose metadata string could not be parsed.
+UNPARSED = "? (unparsed metadata)"
+
 COLUMNS = ("namespace", "type", "documents", "bytes", "segments", "crc", "indexes", "options")
 _NUMERIC = {"documents", "bytes", "segments"}
 
@@ -173,8 +185,9 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
                     str(ns["bytes"]),
                     str(ns["segments"]),
                     ns["crc"],
-                    brief_indexes(ns["indexes"]),
-                    brief_options(ns["options"]),
+                    # Unparsed metadata: the indexes and options are unknown, not absent.
+                    UNPARSED if "metadata_error" in ns else brief_indexes(ns["indexes"]),
+                    "?" if "metadata_error" in ns else brief_options(ns["options"]),
                 )
             )
         )
@@ -257,10 +270,14 @@ def run(args: argparse.Namespace) -> int:
     with open_input(args.file, args, "inspecting") as handle, open_archive(handle) as archive:
         if args.file == "-":
             archive.name = "<stdin>"
-        summary = summarize(archive)
+        problems: list[MetadataError] = []
+        summary = summarize(archive, problems)
         if not quiet(args):
             for warning in archive.warnings:  # diagnostics: stderr, never mixed with the result
                 print(warning_line(warning, "mongoarchive inspect"), file=sys.stderr)
+            # inspect is a viewer: bad metadata is a warning here (exit 0); check fails on it.
+            for exc in problems:
+                print(warning_line(exc, "mongoarchive inspect"), file=sys.stderr)
     if args.format == "json":
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
