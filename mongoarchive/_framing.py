@@ -247,7 +247,8 @@ def describe_document(data: bytes, offset: int, size: int) -> str:
         first_line = data[start:end].split(b"\n")[0].rstrip(b"\r")
         return (
             f"text was mixed into the stream at byte {offset + start} "
-            f"({quote_bytes(first_line)}, {end - start} bytes): log output written to the same pipe?"
+            f"({quote_bytes(first_line)}, {plural(end - start, 'byte')}): "
+            "log output written to the same pipe?"
         )
     found = _LOG_LINE.search(data)
     if found is not None and found.start() < size:

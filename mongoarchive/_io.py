@@ -15,6 +15,7 @@ from typing import IO, Any, Protocol
 
 from isal import igzip, isal_zlib
 
+from ._text import plural
 from .errors import ArchiveIOError
 
 __all__ = ["GZIP_MAGIC", "Source", "AtomicSink", "open_sink", "open_source", "is_gzip"]
@@ -80,7 +81,9 @@ class _GzipTrailing(Exception):
     """Bytes that are not a gzip member follow a complete member (TrailingDataError in the framer)."""
 
     def __init__(self, offset: int, size: int, sample: bytes) -> None:
-        super().__init__(f"{size} bytes after the gzip data at byte {offset} of the compressed file")
+        super().__init__(
+            f"{plural(size, 'byte')} after the gzip data at byte {offset} of the compressed file"
+        )
         #: Where the trailing bytes start in the compressed file, how many there are, the first of them.
         self.offset = offset
         self.size = size

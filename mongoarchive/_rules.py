@@ -87,7 +87,9 @@ def _extra_keys(
     return [
         ArchiveWarning(
             "unknown-field",
-            f"{what} has unknown fields {extra}: older mongorestore ignores them, 100.14+ refuses them",
+            f"{what} has {'an unknown field' if len(extra) == 1 else 'unknown fields'} {extra}: "
+            f"older mongorestore ignores {'it' if len(extra) == 1 else 'them'}, "
+            f"100.14+ refuses {'it' if len(extra) == 1 else 'them'}",
             offset,
             ns,
         )

@@ -49,6 +49,7 @@ from pymongo.errors import (
 
 from . import __version__
 from . import open as open_archive
+from ._text import article
 from .errors import MongoArchiveError, UsageError
 from .nsfilter import NamespaceFilter
 from .writer import ArchiveWriter, NamespaceWriter, uses_buckets
@@ -815,7 +816,7 @@ def _oplog_validator(raw: bytes) -> None:
             for name in ("renameCollection", "importCollection"):
                 if name in cmd:
                     raise DumpError(
-                        f"cannot dump with --oplog while a {name} happens during the dump",
+                        f"cannot dump with --oplog while {article(name)} happens during the dump",
                         code="oplog-unsupported",
                     )
 

@@ -544,3 +544,28 @@ def test_check_reports_unparsed_metadata_as_bad_metadata(
     status, out, _ = run(capsys, "check", str(path))
     assert status == 1
     assert "[bad-metadata] (namespace 'db.c')" in out
+
+
+def test_unknown_fields_agree_in_number() -> None:
+    import bson
+
+    from mongoarchive._rules import decode_collection_entry
+
+    one = bson.encode({"db": "d", "collection": "c", "x": 1})
+    two = bson.encode({"db": "d", "collection": "c", "x": 1, "y": 2})
+    ((w1,), (w2,)) = (decode_collection_entry(one, 0)[1], decode_collection_entry(two, 0)[1])
+    assert "has an unknown field ['x']: older mongorestore ignores it, 100.14+ refuses it" in w1.message
+    assert (
+        "has unknown fields ['x', 'y']: older mongorestore ignores them, 100.14+ refuses them" in w2.message
+    )
+
+
+@pytest.mark.parametrize(("command", "want"), [("renameCollection", "a "), ("importCollection", "an ")])
+def test_oplog_commands_take_the_right_article(command: str, want: str) -> None:
+    import bson
+
+    from mongoarchive.dump import DumpError, _oplog_validator
+
+    with pytest.raises(DumpError) as info:
+        _oplog_validator(bson.encode({"op": "c", "ns": "d.$cmd", "o": {command: "d.x"}}))
+    assert f"while {want}{command} happens" in info.value.message
