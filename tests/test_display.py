@@ -569,3 +569,14 @@ def test_oplog_commands_take_the_right_article(command: str, want: str) -> None:
     with pytest.raises(DumpError) as info:
         _oplog_validator(bson.encode({"op": "c", "ns": "d.$cmd", "o": {command: "d.x"}}))
     assert f"while {want}{command} happens" in info.value.message
+
+
+def test_usage_errors_escape_the_arguments_they_quote(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "inspect", "a", f"b{ESCAPES}{FORGED}")
+    assert status == 2 and out == ""
+    assert_safe(err)
+    assert_no_forged_line(err)
+    assert err.splitlines()[-1] == (
+        "mongoarchive: error: unrecognized arguments: "
+        "bevil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07x\\nFILE: ok (1 namespace, 1 document, 1 byte)"
+    )

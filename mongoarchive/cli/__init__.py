@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from .. import __version__
 from .._text import printable
@@ -53,8 +54,16 @@ def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> N
         parser.add_argument(*free, dest=dest, default=value, **kwargs)  # type: ignore[arg-type]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one escaped line: they quote the arguments given."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Subparsers are made of the same class (add_subparsers' default parser_class).
+    parser = _Parser(
         prog="mongoarchive",
         description="Look inside, check and rewrite mongodump archives without a server.",
     )
