@@ -81,6 +81,16 @@ def _looks_like_text(sample: bytes) -> bool:
     return bool(sample) and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample)
 
 
+def _first_line(sample: bytes) -> bytes | None:
+    """``sample`` up to the end of its first line that is not blank (leading blank lines kept,
+    so a quote starts at the first byte); None if it is all whitespace."""
+    body = sample.lstrip(b" \t\r\n")
+    if not body:
+        return None
+    end = sample.find(b"\n", len(sample) - len(body))
+    return (sample if end < 0 else sample[:end]).rstrip(b"\r")
+
+
 def describe_bytes(data: bytes) -> str:
     """A guess at what unexpected bytes are, phrased as a hint for the user.
 
@@ -92,12 +102,11 @@ def describe_bytes(data: bytes) -> str:
         return "a second archive starts here: two archives were concatenated"
     sample = data[:64]
     if _looks_like_text(sample):
-        line = sample.split(b"\n")[0]
-        if not line.strip():
-            # A lone newline (an editor or "echo >>"): quote the whitespace itself.
-            blank = sample[: len(sample) - len(sample.lstrip(b" \t\r\n"))] or sample
+        line = _first_line(sample)
+        if line is None:
+            # Only whitespace, such as a lone newline (an editor or "echo >>"): quote it as it is.
             return (
-                f"whitespace ({quote_bytes(blank)}) was added to the stream here: "
+                f"whitespace ({quote_bytes(sample)}) was added to the stream here: "
                 "appended by an editor or a shell?"
             )
         return (
@@ -133,8 +142,8 @@ def _text_start(head: bytes) -> str | None:
             continue
     if not text or sum(c.isprintable() or c in "\t\n\r" for c in text) < 0.9 * len(text):
         return None
-    line = text.lstrip().split("\n")[0].rstrip("\r")
-    return quote_bytes(line.encode()) if line else None
+    line = _first_line(text.encode())
+    return quote_bytes(line) if line is not None else None
 
 
 def not_an_archive(head: bytes, gzip: bool, magic_at: int | None = None) -> NotAnArchiveError:

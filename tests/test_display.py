@@ -580,3 +580,10 @@ def test_usage_errors_escape_the_arguments_they_quote(capsys: pytest.CaptureFixt
         "mongoarchive: error: unrecognized arguments: "
         "bevil\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07x\\nFILE: ok (1 namespace, 1 document, 1 byte)"
     )
+
+
+def test_text_after_blank_lines_is_quoted_from_the_first_byte() -> None:
+    from mongoarchive._framing import describe_bytes
+
+    assert "here ('\\n\\n2024 dump done')" in describe_bytes(b"\n\n2024 dump done\nmore")
+    assert "whitespace ('\\n \\n') was added" in describe_bytes(b"\n \n")
