@@ -587,3 +587,36 @@ def test_text_after_blank_lines_is_quoted_from_the_first_byte() -> None:
 
     assert "here ('\\n\\n2024 dump done')" in describe_bytes(b"\n\n2024 dump done\nmore")
     assert "whitespace ('\\n \\n') was added" in describe_bytes(b"\n \n")
+
+
+def test_progress_labels_are_escaped_and_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress descriptions are rich markup: file and namespace names must stay literal."""
+    import argparse
+
+    from rich.progress import Progress
+    from rich.text import Text
+
+    from mongoarchive.cli.dump import _Progress
+
+    seen: list[str] = []
+    real_wrap = Progress.wrap_file
+
+    def wrap_file(self: Progress, file: object, *args: object, **kwargs: object) -> object:
+        seen.append(str(kwargs["description"]))
+        return real_wrap(self, file, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Progress, "wrap_file", wrap_file)
+    monkeypatch.setattr(common, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(common, "is_terminal", lambda stream: True)
+    path = evil_archive(tmp_path / f"[bold]{ESCAPES}.archive", ["c"])
+    with common.open_input(str(path), argparse.Namespace(verbose=0, quiet=0), "reading") as handle:
+        handle.read()
+    (label,) = seen
+    assert_safe(label)
+    assert Text.from_markup(label).plain == f"reading {printable(str(path))}"
+
+    progress = _Progress(True)
+    progress(f"db.{MARKUP}{ESCAPES}", 1, 1, 0, False)
+    (task,) = progress.bar.tasks
+    assert_safe(task.description)
+    assert Text.from_markup(task.description).plain == f"db.{MARKUP}{printable(ESCAPES)}"
