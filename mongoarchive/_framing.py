@@ -210,36 +210,54 @@ _MAX_SPLICE = 4096
 _TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
 
 
-def find_splice(data: bytes, size: int, tries: int = 32) -> tuple[int, int] | None:
+#: A run of bytes that can belong to a spliced text.
+_TEXT_RUN = re.compile(rb"[\t\n\r\x20-\x7e]+")
+
+
+def find_splice(
+    data: bytes, size: int, max_lines: int = 100_000, max_decoded: int = 32 << 20
+) -> tuple[int, int] | None:
     """(start, end) in ``data`` of text spliced into the ``size``-byte document at data[0].
 
     The document fails its NUL check (§2) because text was inserted into it.
-    A candidate is a run of text ending in a newline; it is the splice if,
-    without it, the bytes are a valid BSON document of ``size`` bytes, the
-    original.  Only the bytes of the splice itself are ever quoted from this.
-    At most ``tries`` candidates are decoded, so the search stays cheap.
+    A candidate is text ending in a newline whose removal leaves a valid BSON
+    document of ``size`` bytes, the original.  Only a unique candidate is
+    proof: a document holding lines of text can often be repaired in more than
+    one place, and then no place is named.  The search gives up (None) after
+    ``max_lines`` newlines or trial decodes of ``max_decoded`` bytes in all
+    (at least four), so it stays cheap.
     """
     limit = min(len(data), size + _MAX_SPLICE)
-    nl = data.find(b"\n", 4, limit)
-    while nl >= 0 and tries > 0:
-        end = nl + 1
-        start = nl
-        while start > 4 and end - start < _MAX_SPLICE and data[start - 1] in _TEXT_BYTES:
-            start -= 1
-        for s in range(start, min(nl, size - 1) + 1):
-            last = end + size - s - 1  # where the document's NUL lands without data[s:end]
-            if last >= len(data) or data[last]:
-                continue
-            tries -= 1
-            try:
-                bson.decode(data[:s] + data[end : last + 1])
-            except Exception:  # bson raises InvalidBSON, ValueError, OverflowError...
-                if tries <= 0:
-                    break
-                continue
-            return s, end
-        nl = data.find(b"\n", end, limit)
-    return None
+    found: tuple[int, int] | None = None
+    budget = max(max_decoded, 4 * size)
+    for run in _TEXT_RUN.finditer(data, 4, limit):
+        nl = data.find(b"\n", run.start(), run.end())
+        while nl >= 0:
+            max_lines -= 1
+            if max_lines < 0:
+                return None
+            end = nl + 1
+            first, last = max(run.start(), end - _MAX_SPLICE), min(nl, size - 1)
+            # Without data[s:end] the document's NUL lands on data[end + size - s - 1]:
+            # only the zero bytes in that window are worth a trial decode.
+            top = end + size - 1
+            zero = data.find(b"\x00", top - last, min(top - first + 1, len(data)))
+            while zero >= 0:
+                s = top - zero
+                budget -= size
+                if budget < 0:
+                    return None
+                try:
+                    bson.decode(data[:s] + data[end : zero + 1])
+                except Exception:  # bson raises InvalidBSON, ValueError, OverflowError...
+                    pass
+                else:
+                    if found is not None:
+                        return None  # two ways to repair the document: nothing is proven
+                    found = (s, end)
+                zero = data.find(b"\x00", zero + 1, min(top - first + 1, len(data)))
+            nl = data.find(b"\n", end, run.end())
+    return found
 
 
 def describe_document(data: bytes, offset: int, size: int) -> str:
@@ -247,8 +265,8 @@ def describe_document(data: bytes, offset: int, size: int) -> str:
 
     ``data`` starts at the document and may run past it (a spliced line does).
     The hint quotes the spliced text and gives its offset only when
-    ``find_splice`` proves where it starts; otherwise it quotes nothing, since
-    the text before a line's end may be the document's own string.
+    ``find_splice`` proves where it starts; otherwise it quotes nothing and
+    names no offset, since the text may be the document's own string.
     """
     splice = find_splice(data, size)
     if splice is not None:
@@ -261,9 +279,10 @@ def describe_document(data: bytes, offset: int, size: int) -> str:
         )
     found = _LOG_LINE.search(data)
     if found is not None and found.start() < size:
+        # A line of text, but where it starts (or whether it is the document's own) is not known.
         return (
-            f"text was mixed into the stream before byte {offset + found.end()} (a line of text ends "
-            "there, inside this document): log output written to the same pipe?"
+            "text was mixed into the stream somewhere in this document (it holds a line of text): "
+            "log output written to the same pipe?"
         )
     return describe_bytes(data[:64])
 

@@ -364,8 +364,30 @@ def test_a_line_whose_start_cannot_be_proven_is_not_quoted(
     with pytest.raises(mongoarchive.FramingError) as info, mongoarchive.open(io.BytesIO(damaged)) as a:
         a.validate()
     hint = info.value.hint or ""
-    assert f"text was mixed into the stream before byte {at + len(LOG_LINE)}" in hint
-    assert "lorem" not in hint and "'" not in hint
+    assert "text was mixed into the stream somewhere in this document" in hint
+    assert "lorem" not in hint and "'" not in hint and "byte" not in hint
+
+
+def test_a_line_spliced_into_multi_line_text_is_not_placed_by_guess() -> None:
+    """Removing any newline-ended stretch of a multi-line string repairs the document too:
+    more than one repair means no place is proven, so none is named or quoted."""
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="7.0.2") as w:
+        w.add_collection("db", "c").write({"_id": 1, "log": ("x" * 89 + "\n") * 40})
+    data = out.getvalue()
+    with mongoarchive.open(io.BytesIO(data)) as archive:
+        ((offset, size),) = [
+            (e.offset, len(e.raw)) for e in archive.events() if isinstance(e, mongoarchive.Document)
+        ]
+    at = offset + size - 100  # inside the multi-line string
+    with (
+        pytest.raises(mongoarchive.FramingError) as info,
+        mongoarchive.open(io.BytesIO(data[:at] + LOG_LINE + data[at:])) as archive,
+    ):
+        archive.validate()
+    hint = info.value.hint or ""
+    assert "somewhere in this document" in hint
+    assert "byte" not in hint and "xxxx" not in hint and "2024" not in hint
 
 
 def test_an_appended_newline_is_quoted_as_a_newline(
