@@ -14,8 +14,11 @@ import contextlib
 import re
 import struct
 
-from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTruncated
-from .errors import ArchiveError, FramingError, TruncatedError
+import bson
+
+from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTrailing, _GzipTruncated
+from ._text import plural, quote_bytes
+from .errors import ArchiveError, FramingError, NotAnArchiveError, TrailingDataError, TruncatedError
 from .model import MAX_BSON_SIZE
 
 __all__ = [
@@ -25,6 +28,8 @@ __all__ = [
     "describe_bytes",
     "describe_document",
     "describe_magic",
+    "find_splice",
+    "not_an_archive",
     "scan_run",
     "split_run",
 ]
@@ -38,6 +43,10 @@ MIN_BSON_SIZE = 5
 _int32 = struct.Struct("<i")
 _unpack_int32 = _int32.unpack_from
 CHUNK = 1 << 20
+# A log line: a run of printable text ending in a newline.  BSON strings end in
+# NUL, so such a run inside a document that fails its NUL check is a strong sign
+# that text was written into the stream.
+_LOG_LINE = re.compile(rb"[\x20-\x7e\t]{20,}\r?\n")
 
 
 def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
@@ -67,16 +76,42 @@ def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list
     return out
 
 
+def _looks_like_text(sample: bytes) -> bool:
+    """True if at least 90% of ``sample`` is printable ASCII, tab, CR or LF."""
+    return bool(sample) and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample)
+
+
+def _first_line(sample: bytes) -> bytes | None:
+    """``sample`` up to the end of its first line that is not blank (leading blank lines kept,
+    so a quote starts at the first byte); None if it is all whitespace."""
+    body = sample.lstrip(b" \t\r\n")
+    if not body:
+        return None
+    end = sample.find(b"\n", len(sample) - len(body))
+    return (sample if end < 0 else sample[:end]).rstrip(b"\r")
+
+
 def describe_bytes(data: bytes) -> str:
-    """A guess at what unexpected bytes are, phrased as a hint for the user."""
+    """A guess at what unexpected bytes are, phrased as a hint for the user.
+
+    ``data`` starts at the damage itself: a quoted text is the text found there.
+    """
     if data.startswith(GZIP_MAGIC):
         return "a gzip stream starts here: was a compressed file concatenated or read without gunzip?"
     if data.startswith(MAGIC):
         return "a second archive starts here: two archives were concatenated"
     sample = data[:64]
-    if sample and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample):
-        text = sample.decode("ascii", "replace").split("\n")[0][:40]
-        return f"text was mixed into the stream here ({text!r}): log output written to the same pipe?"
+    if _looks_like_text(sample):
+        line = _first_line(sample)
+        if line is None:
+            # Only whitespace, such as a lone newline (an editor or "echo >>"): quote it as it is.
+            return (
+                f"whitespace ({quote_bytes(sample)}) was added to the stream here: "
+                "appended by an editor or a shell?"
+            )
+        return (
+            f"text was mixed into the stream here ({quote_bytes(line)}): log output written to the same pipe?"
+        )
     return "the archive is damaged here; 'mongoarchive salvage' can recover the intact namespaces"
 
 
@@ -84,7 +119,7 @@ def describe_magic(head: bytes) -> str:
     """A hint for a stream whose first bytes ``head`` are not the magic number."""
     if head.startswith(GZIP_MAGIC):
         return "this is gzip data: open it with gzip sniffing (the default) or 'r:gz'"
-    if len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= 16 * 1024 * 1024:
+    if _looks_like_bson(head):
         return (
             "this looks like a .bson file of 'mongodump --out', not an archive "
             "('mongodump --archive' writes archives)"
@@ -92,22 +127,161 @@ def describe_magic(head: bytes) -> str:
     return describe_bytes(head)
 
 
-# A log line: a run of printable text ending in a newline.  BSON strings end in
-# NUL, so such a run inside a document that fails its NUL check is a strong sign
-# that text was written into the stream.
-_LOG_LINE = re.compile(rb"[\x20-\x7e\t]{20,}\r?\n")
+def _looks_like_bson(head: bytes) -> bool:
+    return len(head) >= 4 and 5 <= int.from_bytes(head[:4], "little") <= MAX_BSON_SIZE
+
+
+def _text_start(head: bytes) -> str | None:
+    """The first line of ``head`` quoted, if ``head`` is text (ASCII or UTF-8); else None."""
+    text = None
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if not text or sum(c.isprintable() or c in "\t\n\r" for c in text) < 0.9 * len(text):
+        return None
+    line = _first_line(text.encode())
+    return quote_bytes(line) if line is not None else None
+
+
+def not_an_archive(head: bytes, gzip: bool, magic_at: int | None = None) -> NotAnArchiveError:
+    """The error for a stream whose first bytes ``head`` (>= 4) are not the magic number (§2).
+
+    The message says what the data is instead (text, a .bson file, gzip read
+    without gunzip), so a wrong file is not taken for a damaged archive.
+    ``gzip``: the bytes were inflated from a gzip file; ``magic_at``: where a
+    magic number was seen further on (then something was written before an archive).
+    """
+    if magic_at is not None:
+        return NotAnArchiveError(
+            f"the archive does not start at byte 0: a magic number follows at byte {magic_at}",
+            offset=0,
+            hint=f"{describe_bytes(head[:magic_at])}; 'mongoarchive salvage' recovers the archive after it",
+        )
+    text = _text_start(head)
+    looks = f"looks like text (starts with {text})" if text else None
+    if gzip:
+        if looks is None and _looks_like_bson(head):
+            looks = "looks like a .bson file of 'mongodump --out'"
+        return NotAnArchiveError(
+            "not an archive: gzip data that does not start with the magic number 6d e2 99 81",
+            offset=0,
+            hint=f"the uncompressed data {looks or 'is something else'}; "
+            "'mongodump --archive --gzip' writes gzip'd archives",
+        )
+    if text is not None:
+        return NotAnArchiveError(
+            f"not an archive: this looks like text (starts with {text})",
+            offset=0,
+            hint="an archive starts with the magic number 6d e2 99 81 ('mongodump --archive' writes one); "
+            "if one follows the text, 'mongoarchive check' finds it and 'mongoarchive salvage' recovers it",
+        )
+    if head.startswith(GZIP_MAGIC):
+        return NotAnArchiveError(
+            "not an archive as it is: this is gzip data", offset=0, hint=describe_magic(head)
+        )
+    if _looks_like_bson(head):
+        return NotAnArchiveError(
+            "not an archive: this looks like a .bson file of 'mongodump --out'",
+            offset=0,
+            hint="'mongodump --archive' writes archives; "
+            "mongorestore reads .bson files from a dump directory",
+        )
+    return NotAnArchiveError(
+        "the stream does not start with the archive magic number 6d e2 99 81",
+        offset=0,
+        hint=describe_bytes(head),
+    )
+
+
+def _describe_trailing(sample: bytes) -> str:
+    """A hint for bytes that follow a complete gzip member; ``sample`` is their start."""
+    text = _text_start(sample)
+    if text is not None:
+        return f"the gzip data before them is complete; they are text ({text}): output appended to the file?"
+    return "the gzip data before them is complete: something was appended to the file"
+
+
+#: How far a spliced text is looked for: longer than any log line, short enough to stay cheap.
+_MAX_SPLICE = 4096
+#: Bytes a spliced text may hold: printable ASCII, tab, CR and LF.
+_TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+#: A run of bytes that can belong to a spliced text.
+_TEXT_RUN = re.compile(rb"[\t\n\r\x20-\x7e]+")
+
+
+def find_splice(
+    data: bytes, size: int, max_lines: int = 100_000, max_decoded: int = 32 << 20
+) -> tuple[int, int] | None:
+    """(start, end) in ``data`` of text spliced into the ``size``-byte document at data[0].
+
+    The document fails its NUL check (§2) because text was inserted into it.
+    A candidate is text ending in a newline whose removal leaves a valid BSON
+    document of ``size`` bytes, the original.  Only a unique candidate is
+    proof: a document holding lines of text can often be repaired in more than
+    one place, and then no place is named.  The search gives up (None) after
+    ``max_lines`` newlines or trial decodes of ``max_decoded`` bytes in all
+    (at least four), so it stays cheap.
+    """
+    limit = min(len(data), size + _MAX_SPLICE)
+    found: tuple[int, int] | None = None
+    budget = max(max_decoded, 4 * size)
+    for run in _TEXT_RUN.finditer(data, 4, limit):
+        nl = data.find(b"\n", run.start(), run.end())
+        while nl >= 0:
+            max_lines -= 1
+            if max_lines < 0:
+                return None
+            end = nl + 1
+            first, last = max(run.start(), end - _MAX_SPLICE), min(nl, size - 1)
+            # Without data[s:end] the document's NUL lands on data[end + size - s - 1]:
+            # only the zero bytes in that window are worth a trial decode.
+            top = end + size - 1
+            zero = data.find(b"\x00", top - last, min(top - first + 1, len(data)))
+            while zero >= 0:
+                s = top - zero
+                budget -= size
+                if budget < 0:
+                    return None
+                try:
+                    bson.decode(data[:s] + data[end : zero + 1])
+                except Exception:  # bson raises InvalidBSON, ValueError, OverflowError...
+                    pass
+                else:
+                    if found is not None:
+                        return None  # two ways to repair the document: nothing is proven
+                    found = (s, end)
+                zero = data.find(b"\x00", zero + 1, min(top - first + 1, len(data)))
+            nl = data.find(b"\n", end, run.end())
+    return found
 
 
 def describe_document(data: bytes, offset: int, size: int) -> str:
     """A hint for the ``size``-byte document at ``offset`` that fails the NUL check.
 
     ``data`` starts at the document and may run past it (a spliced line does).
+    The hint quotes the spliced text and gives its offset only when
+    ``find_splice`` proves where it starts; otherwise it quotes nothing and
+    names no offset, since the text may be the document's own string.
     """
+    splice = find_splice(data, size)
+    if splice is not None:
+        start, end = splice
+        first_line = data[start:end].split(b"\n")[0].rstrip(b"\r")
+        return (
+            f"text was mixed into the stream at byte {offset + start} "
+            f"({quote_bytes(first_line)}, {plural(end - start, 'byte')}): "
+            "log output written to the same pipe?"
+        )
     found = _LOG_LINE.search(data)
     if found is not None and found.start() < size:
-        text = found.group().decode("ascii").strip()[:40]
+        # A line of text, but where it starts (or whether it is the document's own) is not known.
         return (
-            f"text was mixed into the stream at byte {offset + found.start()} ({text!r}): "
+            "text was mixed into the stream somewhere in this document (it holds a line of text): "
             "log output written to the same pipe?"
         )
     return describe_bytes(data[:64])
@@ -125,6 +299,8 @@ class Framer:
         self.base = 0  # absolute offset of buf[0]
         self.eof = False
         self.namespace: str | None = None  # for error messages
+        #: Bytes that are not gzip data after the last gzip member, once met.
+        self.trailing: TrailingDataError | None = None
 
     @property
     def offset(self) -> int:
@@ -167,6 +343,19 @@ class Framer:
                 namespace=self.namespace,
                 hint="the compressed file was cut short (an interrupted dump or download)",
             ) from exc
+        except _GzipTrailing as exc:
+            self.eof = True
+            self.trailing = TrailingDataError(
+                f"{plural(exc.size, 'byte')} that {'is' if exc.size == 1 else 'are'} not gzip data "
+                f"{'follows' if exc.size == 1 else 'follow'} the end of the compressed archive "
+                f"(at byte {exc.offset} of the compressed file)",
+                offset=self.base + self.filled,
+                namespace=self.namespace,
+                hint=_describe_trailing(exc.sample),
+            )
+            if self.filled == self.pos:  # at a boundary: the archive may be complete
+                raise self.trailing from exc
+            # Inside an item: the archive is cut short first of all (_truncated says both).
         except _GzipCorrupt as exc:
             raise FramingError(
                 f"the gzip stream is damaged ({exc})",
@@ -194,18 +383,40 @@ class Framer:
         return bytes(self.buf[self.pos : min(self.pos + n, self.filled)])
 
     def _truncated(self, what: str) -> TruncatedError:
+        hint = (
+            "the archive was cut short (an interrupted dump, pipe or download); "
+            "'mongoarchive salvage' keeps what is complete"
+        )
+        if self.trailing is not None:
+            hint += f"; then {self.trailing.message}"
         return TruncatedError(
             f"the stream ends inside {what}",
             offset=self.base + self.filled,
             namespace=self.namespace,
-            hint="the archive was cut short (an interrupted dump, pipe or download); "
-            "'mongoarchive salvage' keeps what is complete",
+            hint=hint,
+        )
+
+    def empty(self) -> TruncatedError:
+        """The stream holds no byte at all: not a cut archive, nothing was written (§2)."""
+        if self.source.gzip:
+            what = "the gzip data decompresses to nothing"
+        elif self.source.name == "<stdin>":
+            what = "the input is empty (nothing came on standard input)"
+        else:
+            what = "the file is empty"
+        return TruncatedError(
+            what,
+            offset=0,
+            hint="an archive starts with the magic number 6d e2 99 81; "
+            "did the dump fail before it wrote anything?",
         )
 
     # -- small structures -------------------------------------------------
     def read_magic(self) -> bytes:
         """Consume and return the 4 magic bytes (checked by the caller)."""
         if not self.fill(4):
+            if self.filled == 0:
+                raise self.empty()
             raise self._truncated("the magic number")
         head = bytes(self.buf[self.pos : self.pos + 4])
         self.pos += 4
@@ -238,7 +449,7 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_document(self.peek(size + 512), self.offset, size),
+                hint=describe_document(self.peek(size + _MAX_SPLICE), self.offset, size),
             )
         return size
 

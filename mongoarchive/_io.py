@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 from isal import isal_zlib
 
 from ._sink import AtomicSink, open_sink
+from ._text import plural
 from .errors import ArchiveIOError
 
 __all__ = ["GZIP_MAGIC", "Source", "AtomicSink", "open_sink", "open_source", "is_gzip"]
@@ -75,6 +76,19 @@ class _GzipCorrupt(Exception):
     """The gzip data is damaged (turned into FramingError by the framer)."""
 
 
+class _GzipTrailing(Exception):
+    """Bytes that are not a gzip member follow a complete member (TrailingDataError in the framer)."""
+
+    def __init__(self, offset: int, size: int, sample: bytes) -> None:
+        super().__init__(
+            f"{plural(size, 'byte')} after the gzip data at byte {offset} of the compressed file"
+        )
+        #: Where the trailing bytes start in the compressed file, how many there are, the first of them.
+        self.offset = offset
+        self.size = size
+        self.sample = sample
+
+
 class _Prefixed:
     """Serves ``head`` first, then the rest of ``raw``; never seeks."""
 
@@ -129,6 +143,12 @@ class _Gunzip:
         self._inflate = isal_zlib.decompressobj(wbits=31)  # 16 + 15: gzip wrapper, 32 KiB window
         self._out = memoryview(b"")
         self._failed: Exception | None = None  # damage is final: every later read raises it
+        self._read = 0  # compressed bytes read so far, for offsets in the compressed file
+
+    def _read_raw(self) -> bytes:
+        data = self._raw.read(self._IN)
+        self._read += len(data)
+        return data
 
     def readinto(self, buf: memoryview) -> int:
         while not self._out:
@@ -145,7 +165,7 @@ class _Gunzip:
             raise self._failed
         try:
             return self._inflate_more()
-        except (_GzipTruncated, _GzipCorrupt) as exc:
+        except (_GzipTruncated, _GzipCorrupt, _GzipTrailing) as exc:
             self._failed = exc
             raise
 
@@ -154,18 +174,26 @@ class _Gunzip:
         if inflate.eof:
             rest = inflate.unused_data
             while len(rest) < 2:
-                more = self._raw.read(self._IN)
+                more = self._read_raw()
                 if not more:
                     break
                 rest += more
             if not rest:
                 return False
             if not rest.startswith(GZIP_MAGIC):
-                raise _GzipCorrupt("bytes after the end of the gzip data are not another gzip member")
+                # A complete member, then something else (text appended to the file, say):
+                # trailing data, not damage of the compressed archive (§8).  gunzip warns
+                # "trailing garbage ignored"; a reader must not accept it silently.
+                start = self._read - len(rest)
+                sample = rest[:64]
+                size = len(rest)
+                while more := self._read_raw():  # count the rest; it is not kept
+                    size += len(more)
+                raise _GzipTrailing(start, size, sample)
             self._inflate = inflate = isal_zlib.decompressobj(wbits=31)
             data = rest
         else:
-            data = inflate.unconsumed_tail or self._raw.read(self._IN)
+            data = inflate.unconsumed_tail or self._read_raw()
             if not data:
                 raise _GzipTruncated("the gzip data ends before its end-of-stream marker")
         try:

@@ -126,7 +126,14 @@ def _extra_keys(
     extra = [k for k in doc if k not in known]
     if not extra:
         return []
-    return [_warning(code, f"{what} has unknown fields {extra}", offset, ns)]
+    return [
+        _warning(
+            code,
+            f"{what} has {'an unknown field' if len(extra) == 1 else 'unknown fields'} {extra}",
+            offset,
+            ns,
+        )
+    ]
 
 
 def decode_archive_header(raw: bytes, offset: int) -> tuple[ArchiveHeader, list[ArchiveWarning]]:

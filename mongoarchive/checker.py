@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 from ._bsoncheck import invalid_documents
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, describe_magic
+from ._framing import MAGIC, Framer, describe_bytes, not_an_archive
 from ._io import open_source
 from ._releases import RELEASES, parse_target, refused_by
 from ._rules import (
@@ -29,6 +29,7 @@ from ._rules import (
     decode_namespace_header,
     recognise,
 )
+from ._text import plural
 from .errors import (
     ArchiveError,
     ChecksumError,
@@ -39,6 +40,7 @@ from .errors import (
     MongoArchiveError,
     NamespaceError,
     NotAnArchiveError,
+    TrailingDataError,
     TruncatedError,
     UsageError,
 )
@@ -249,7 +251,6 @@ class _Checker:
         if len(head) < 4:
             fr.read_magic()  # raises TruncatedError
         if head[:4] != MAGIC:
-            hint = describe_magic(head)
             if _looks_like_archive_header(head[4:]):
                 # Only the magic is damaged: report it and check the rest (§2).
                 self.error(
@@ -262,11 +263,7 @@ class _Checker:
                 fr.pos += 4
                 self._prelude_documents()
                 return
-            bad_magic = NotAnArchiveError(
-                "the stream does not start with the archive magic number 6d e2 99 81",
-                offset=0,
-                hint=hint,
-            )
+            bad_magic = not_an_archive(head, bool(fr.source.gzip))
             try:
                 found = self._scan(MAGIC, 0, lambda: True, limit=_SCAN_MAGIC_LIMIT)
             except ArchiveError:
@@ -280,7 +277,7 @@ class _Checker:
                 raise _Stop
             self.error(
                 NotAnArchiveError(
-                    f"{found} bytes come before the archive magic number",
+                    f"{plural(found, 'byte comes', 'bytes come')} before the archive magic number",
                     offset=0,
                     code="data-before-magic",
                     hint=describe_bytes(head[: min(found, len(head))]),
@@ -556,7 +553,8 @@ class _Checker:
             self.body()
         except _Stop:
             pass
-        except TruncatedError as exc:
+        except (TruncatedError, TrailingDataError) as exc:
+            # Trailing bytes after the last gzip member: every inflated byte was checked.
             self.error(exc)
         except ArchiveError as exc:  # a damaged gzip stream: nothing after it can be read
             self.error(exc)

@@ -17,7 +17,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, describe_magic, split_run
+from ._framing import MAGIC, Framer, describe_bytes, not_an_archive, split_run
 from ._io import Source
 from ._rules import Demux, decode_namespace_header, read_prelude
 from .errors import (
@@ -25,7 +25,6 @@ from .errors import (
     FramingError,
     MongoArchiveError,
     NamespaceError,
-    NotAnArchiveError,
     UsageError,
 )
 from .model import (
@@ -43,6 +42,8 @@ from .model import (
 __all__ = ["ArchiveReader", "NamespaceConsumer"]
 
 DocumentForm = Literal["bytes", "raw", "dict"]
+#: How far past byte 0 a reader looks for a magic number when the stream does not start with one.
+_MAGIC_WINDOW = 1 << 16
 
 
 class NamespaceConsumer(Protocol):
@@ -83,11 +84,11 @@ class ArchiveReader:
         fr = self._framer
         magic = fr.read_magic()
         if magic != MAGIC:
-            raise NotAnArchiveError(
-                "the stream does not start with the archive magic number 6d e2 99 81",
-                offset=0,
-                hint=describe_magic(magic + fr.peek(60)),
-            )
+            # Text written before the archive (a log line in the same pipe) is not "not an
+            # archive": look a little further for the magic number to tell the two apart.
+            window = magic + fr.peek(_MAGIC_WINDOW)
+            found = window.find(MAGIC)
+            raise not_an_archive(window[:64], self.gzip, found if found > 0 else None)
 
         def next_item(what: str) -> tuple[int, bytes | None]:
             return fr.offset, fr.read_doc(what)

@@ -30,7 +30,15 @@ from typing import IO, Any, Literal
 import bson
 
 from ._crc import crc64
-from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes, scan_run
+from ._framing import (
+    MAGIC,
+    TERMINATOR,
+    Framer,
+    describe_bytes,
+    describe_document,
+    not_an_archive,
+    scan_run,
+)
 from ._io import open_source
 from ._rules import (
     decode_archive_header,
@@ -40,6 +48,7 @@ from ._rules import (
     timeseries_data_namespace,
 )
 from ._sink import validate_target
+from ._text import plural, printable
 from .errors import ArchiveError, MongoArchiveError, UsageError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 from .writer import ArchiveWriter, NamespaceWriter
@@ -172,9 +181,10 @@ class SalvageReport:
         lines = [
             f"salvage {self.input} -> {self.output}: "
             + ("the input is intact" if self.clean else "the input is damaged"),
-            f"kept {t['documents_kept']} documents ({t['bytes_kept']} bytes) in {t['namespaces']} "
-            f"namespaces, {t['namespaces_intact']} intact; skipped {t['bytes_skipped']} bytes in "
-            f"{len(self.damaged)} ranges; {t['documents_lost']} documents known lost"
+            f"kept {plural(t['documents_kept'], 'document')} ({plural(t['bytes_kept'], 'byte')}) in "
+            f"{plural(t['namespaces'], 'namespace')}, {t['namespaces_intact']} intact; skipped "
+            f"{plural(t['bytes_skipped'], 'byte')} in {plural(len(self.damaged), 'range')}; "
+            f"{plural(t['documents_lost'], 'document')} known lost"
             + (" (skipped bytes may have held more)" if t["bytes_skipped"] else ""),
         ]
         if self.header != "ok":
@@ -185,19 +195,22 @@ class SalvageReport:
             )
         for n in self.namespaces:
             lost = f", {n.documents_lost} lost" if n.documents_lost else ""
-            lines.append(f"  {n.status:<12} {n.namespace}: {n.documents_kept} documents kept{lost}")
+            lines.append(f"  {n.status:<12} {n.namespace}: {plural(n.documents_kept, 'document')} kept{lost}")
             for note in n.notes:
                 lines.append(f"               {note}")
         for d in self.damaged:
             where = f" in {d.namespace}" if d.namespace else ""
-            lost = f", {d.documents_lost} documents lost" if d.documents_lost else ""
+            lost = f", {plural(d.documents_lost, 'document')} lost" if d.documents_lost else ""
             lines.append(
-                f"  lost bytes {d.start}..{d.end} ({d.end - d.start} bytes){where}: {d.reason}{lost}"
+                f"  lost bytes {d.start}..{d.end} ({plural(d.end - d.start, 'byte')}){where}: "
+                f"{d.reason}{lost}"
             )
             if d.hint:
                 lines.append(f"               hint: {d.hint}")
         lines.extend(f"  note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        # Names, file names and notes may hold newlines or escape sequences: each line is
+        # printable(), so the only line breaks are the ones above.
+        return "\n".join(printable(line) for line in lines)
 
 
 @dataclasses.dataclass(slots=True)
@@ -430,13 +443,20 @@ class _Salvager:
             self.report.damaged.append(
                 DamagedRange(start, start, str(exc.message), exc.code, exc.namespace, 0, exc.hint)
             )
-            self.report.notes.append("the compressed stream is damaged: nothing after it could be read")
+            if exc.code != "trailing-data":  # bytes after the last gzip member damage nothing before them
+                self.report.notes.append("the compressed stream is damaged: nothing after it could be read")
         self.report.size = fr.base + fr.filled
 
     def prelude(self) -> str:
         """Read magic, header and entries; return how the body starts ("block" or a resync result)."""
         fr = self.fr
         head = fr.peek(4)
+        if not head:
+            exc = fr.empty()
+            self.report.header = "rebuilt"
+            self.report.prelude = "damaged"
+            self.damage(0, 0, exc.message, exc.code, hint=exc.hint)
+            return "end"
         if len(head) < 4 and MAGIC.startswith(head):
             self.report.header = "rebuilt"
             self.report.prelude = "damaged"
@@ -451,13 +471,9 @@ class _Salvager:
                 self.report.header = "rebuilt"
                 self.report.prelude = "damaged"
                 where = self.resync(start - 1, False, True)
-                self.damage(
-                    start,
-                    fr.offset,
-                    "the stream does not start with the archive magic number",
-                    "bad-magic",
-                    hint=hint,
-                )
+                # Say what the input is instead (text, a .bson file, gzip'd text), §2.
+                bad = not_an_archive(sample, bool(fr.source.gzip))
+                self.damage(start, fr.offset, bad.message, bad.code, hint=bad.hint)
                 return where
             self.damage(
                 start, fr.offset, "bytes before the archive magic number", "data-before-magic", hint=hint
@@ -684,7 +700,7 @@ class _Salvager:
             self.damage(
                 offset,
                 offset,
-                f"the stream ends before the EOF block of {len(open_ns)} namespaces (truncated)",
+                f"the stream ends before the EOF block of {plural(len(open_ns), 'namespace')} (truncated)",
                 "truncated",
                 open_ns[0] if len(open_ns) == 1 else None,
                 hint="the archive was cut short at a block boundary",
@@ -774,6 +790,11 @@ def _hint(skipped: bytes, start: int) -> str:
     """describe_bytes for a skipped range, pointing at text lines spliced into it (§7)."""
     if not skipped:
         return describe_bytes(skipped)
+    size = _int32(skipped[:4], "little", signed=True)
+    if 5 <= size < len(skipped) and skipped[size - 1]:
+        # A document that fails its NUL check: the reader's hint, which quotes a spliced
+        # text only where it can prove the text starts (never the document's own strings).
+        return describe_document(skipped, start, size)
     text = _LOG_LINE.search(skipped)
     if text is not None and text.start() > 0:
         return f"at byte {start + text.start()}: {describe_bytes(skipped[text.start() :])}"

@@ -28,6 +28,7 @@ from ._crc import crc64, to_int64
 from ._framing import MAGIC, TERMINATOR, scan_run, split_run
 from ._io import AtomicSink
 from ._rules import timeseries_data_namespace
+from ._text import plural
 from ._writer_checks import (
     check_int,
     check_namespace,
@@ -73,7 +74,7 @@ def encode_document(doc: bytes | bytearray | memoryview | Mapping[str, Any]) -> 
     size = len(raw)
     if size < 5 or size > MAX_BSON_SIZE or raw[-1] or int.from_bytes(raw[:4], "little") != size:
         raise DocumentError(
-            f"not a BSON document: {size} bytes, length field "
+            f"not a BSON document: {plural(size, 'byte')}, length field "
             f"{int.from_bytes(raw[:4], 'little', signed=True) if size >= 4 else None}",
             hint="documents must be 5 bytes to 16 MiB, start with their length and end with NUL",
         )

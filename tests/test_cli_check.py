@@ -69,10 +69,14 @@ def test_valid_vector_exits_0(capsys: pytest.CaptureFixture[str], item: tuple[Pa
     extra = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
     size = len(path.read_bytes()) if not sidecar["summary"]["gzip"] else None
     tail = lines[-1]
-    assert tail.startswith(f"{path}: ok ({len(n)} namespaces, {docs} documents, ")
+
+    def counted(count: int, noun: str) -> str:
+        return f"{count} {noun}{'' if count == 1 else 's'}"
+
+    assert tail.startswith(f"{path}: ok ({counted(len(n), 'namespace')}, {counted(docs, 'document')}, ")
     assert tail.endswith(f" bytes{extra})")
     if size is not None:
-        assert f"{docs} documents, {size} bytes" in tail
+        assert f"{counted(docs, 'document')}, {size} bytes" in tail
     assert len(lines) == 1 + warnings
 
 

@@ -242,11 +242,10 @@ def test_log_lines_spliced_inside_documents_are_reported_with_the_text_offset(na
             read_all(damaged)
         exc = info.value
         assert exc.code == "missing-nul" and exc.offset == doc.offset, (at, exc)
-        # The text seen starts where the printable run holding the line starts.
-        start = at
-        while start > doc.offset and (32 <= data[start - 1] < 127 or data[start - 1] == 9):
-            start -= 1
-        assert exc.hint is not None and TEXT_HINT in exc.hint and f"at byte {start} " in exc.hint, (at, exc)
+        # The hint gives the line's own offset and quotes the line, never the document's
+        # bytes before it (even where they are printable text too).
+        quoted = f"at byte {at} ('{LOG_LINE[:40].decode()}...', {len(LOG_LINE)} bytes)"
+        assert exc.hint is not None and TEXT_HINT in exc.hint and quoted in exc.hint, (at, exc)
 
 
 # -- memory bombs -------------------------------------------------------------------------

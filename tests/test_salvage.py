@@ -138,9 +138,9 @@ def test_a_log_line_inside_a_document_costs_that_document_only() -> None:
         assert report.totals()["documents_kept"] == len(docs) - 1, report.render_text()
         (damage,) = report.damaged
         assert damage.hint is not None and TEXT_HINT in damage.hint
-        # The hint points at the text; printable bytes of the document just before it may count.
-        named = int(re.match(r"at byte (\d+):", damage.hint).group(1))  # type: ignore[union-attr]
-        assert doc.offset < named <= at and damage.start <= named < damage.end
+        # The hint points at the text itself, not at printable bytes of the document before it.
+        named = int(re.search(r"stream at byte (\d+) \(", damage.hint).group(1))  # type: ignore[union-attr]
+        assert named == at and damage.start <= named < damage.end
 
 
 def test_damaged_prelude_entry_is_rebuilt_from_namespace_headers() -> None:

@@ -186,8 +186,15 @@ def test_concatenated_gzip_members_read_as_one_stream() -> None:
     assert got == want and got
 
 
-def test_bytes_after_a_gzip_member_are_reported() -> None:
-    packed = gzip.compress(_sample_plain(), mtime=0) + b"log line\n"
-    with pytest.raises(mongoarchive.FramingError) as info, mongoarchive.open(io.BytesIO(packed)) as archive:
+def test_bytes_after_a_gzip_member_are_trailing_data() -> None:
+    """Not damage of the compressed data: the member before them is complete (§8)."""
+    member = gzip.compress(_sample_plain(), mtime=0)
+    packed = member + b"log line\n"
+    with (
+        pytest.raises(mongoarchive.TrailingDataError) as info,
+        mongoarchive.open(io.BytesIO(packed)) as archive,
+    ):
         archive.validate()
-    assert info.value.code == "bad-gzip"
+    assert info.value.code == "trailing-data"
+    assert info.value.offset == len(_sample_plain())
+    assert f"(at byte {len(member)} of the compressed file)" in info.value.message

@@ -12,15 +12,17 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from .. import __version__
+from .._text import printable
 from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 from . import cat as cat_verb
 from . import check as check_verb
 from . import dump as dump_verb
 from . import inspect as inspect_verb
 from . import salvage as salvage_verb
-from ._common import guard_stdout
+from ._common import error_line, guard_stdout
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
@@ -53,8 +55,16 @@ def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> N
         parser.add_argument(*free, dest=dest, default=value, **kwargs)  # type: ignore[arg-type]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one escaped line: they quote the arguments given."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(printable(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Subparsers are made of the same class (add_subparsers' default parser_class).
+    parser = _Parser(
         prog="mongoarchive",
         description="Look inside, check and rewrite mongodump archives without a server.",
     )
@@ -96,12 +106,12 @@ def _run(args: argparse.Namespace) -> int:
     except (ArchiveIOError, UsageError) as exc:
         if args.debug:
             raise
-        _say(f"mongoarchive: error: {exc}")
+        _say(error_line(exc))
         return EXIT_USAGE
     except MongoArchiveError as exc:
         if args.debug:
             raise
-        _say(f"mongoarchive: error: {exc}")
+        _say(error_line(exc))
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
         _say("mongoarchive: interrupted")
@@ -109,7 +119,10 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # never a traceback for the user unless --debug
         if args.debug:
             raise
-        _say(f"mongoarchive: internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        _say(
+            f"mongoarchive: internal error: {type(exc).__name__}: {printable(str(exc))} "
+            "(run with --debug for details)"
+        )
         return EXIT_USAGE
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .._text import printable
 from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "error_line",
     "guard_stdout",
     "input_paths",
+    "warning_line",
     "is_terminal",
     "open_input",
     "quiet",
@@ -52,12 +54,13 @@ def quiet(args: argparse.Namespace) -> bool:
     return verbosity(args) < 0
 
 
-def add_format_argument(parser: argparse.ArgumentParser) -> None:
+def add_format_argument(parser: argparse.ArgumentParser, text: str = "a table on a terminal") -> None:
+    """--format text|json; ``text`` says what the text output is, for --help."""
     parser.add_argument(
         "--format",
         choices=("text", "json"),
         default="text",
-        help="output format: text (a table on a terminal) or json (default: text)",
+        help=f"output format: text ({text}) or json (default: text)",
     )
 
 
@@ -119,8 +122,17 @@ def input_paths(args: argparse.Namespace, *, many: bool = False) -> list[str]:
 
 
 def error_line(exc: MongoArchiveError, prefix: str = "mongoarchive") -> str:
-    """One line describing ``exc`` (message, offset, namespace, hint)."""
-    return f"{prefix}: error: {exc}".replace("\n", " ")
+    """One line describing ``exc`` (message, offset, namespace, hint), control characters escaped.
+
+    Messages quote names and file names, which may hold newlines or escape
+    sequences: escaped, they can neither forge a line nor drive the terminal.
+    """
+    return f"{prefix}: error: {printable(str(exc))}"
+
+
+def warning_line(warning: object, prefix: str) -> str:
+    """``PREFIX: warning: TEXT`` on one line, control characters escaped."""
+    return f"{prefix}: warning: {printable(str(warning))}"
 
 
 @contextlib.contextmanager
@@ -171,7 +183,11 @@ def open_input(
             transient=True,
         )
         with progress:
-            yield progress.wrap_file(handle, total=size, description=f"{description} {path}")
+            from rich.markup import escape
+
+            # The description is rich markup: a file name like "a[b]" must stay literal.
+            label = escape(f"{description} {printable(path)}")
+            yield progress.wrap_file(handle, total=size, description=label)
     finally:
         handle.close()
 

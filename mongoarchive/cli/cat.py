@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from .. import open as open_archive
 from .._extjson import backend, converter
+from .._text import plural
 from ..errors import MongoArchiveError, UsageError
 from ..model import Namespace
 from ..nsfilter import NamespaceFilter
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             out.flush()
         if verbosity(args) > 0:
             how = "raw BSON" if convert is None else f"{args.json} Extended JSON via {backend()}"
-            print(f"mongoarchive cat: {count} documents as {how}", file=sys.stderr)
+            print(f"mongoarchive cat: {plural(count, 'document')} as {how}", file=sys.stderr)
         return _unmatched(args.ns_include, archive)
 
 

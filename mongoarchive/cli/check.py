@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import is_archive
 from .._releases import RELEASES, parse_target
+from .._text import plural, printable
 from ..checker import CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import (
@@ -39,7 +40,7 @@ NOT_DEEP = "documents: framing and CRC checked, not their BSON content (use --de
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(parser, many=True)
-    add_format_argument(parser)
+    add_format_argument(parser, "one line per problem, then a verdict line per file")
     parser.add_argument(
         "--target",
         default="all",
@@ -65,16 +66,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def problem_line(file: str, p: Problem) -> str:
-    """``FILE: byte OFFSET: severity: message [code] (namespace 'x')``, then the hint line."""
+    """``FILE: byte OFFSET: severity: message [code] (namespace 'x')``, then the hint line.
+
+    File name, message, namespace and hint are printable(): the only line
+    breaks are the ones put here.
+    """
     where = f"{file}: byte {p.offset}" if p.offset is not None else file
     ns = f" (namespace {p.namespace!r})" if p.namespace is not None else ""
-    line = f"{where}: {p.severity}: {p.message} [{p.code}]{ns}"
+    line = printable(f"{where}: {p.severity}: {p.message} [{p.code}]{ns}")
     if p.hint:
-        line += f"\n    hint: {p.hint}"
+        line += f"\n    hint: {printable(p.hint)}"
     return line
 
 
 def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
+    """The report of one file, a list of lines (names and messages printable())."""
+    file = printable(result.file)
     lines = []
     for p in result.problems:
         if be_quiet and p.severity == "warning" and not strict:
@@ -82,26 +89,23 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
         lines.append(problem_line(result.file, p))
     for start, end in result.unchecked:
         stop = "the end of the stream (unknown)" if end is None else str(end)
-        lines.append(f"{result.file}: unchecked bytes {start} to {stop}: not validated")
+        lines.append(f"{file}: unchecked bytes {start} to {stop}: not validated")
     errors, warnings = result.error_count, result.warning_count
     if result.truncated_report:
         lines.append(
-            f"{result.file}: only the first {len(result.problems)} of {errors + warnings} problems "
+            f"{file}: only the first {len(result.problems)} of {plural(errors + warnings, 'problem')} "
             "are listed (--max-problems)"
         )
     if result.ok(strict):
         if not be_quiet:
             docs = sum(s.documents for s in result.namespaces.values())
-            extra = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+            extra = f", {plural(warnings, 'warning')}" if warnings else ""
             lines.append(
-                f"{result.file}: ok ({len(result.namespaces)} namespaces, {docs} documents, "
-                f"{result.size} bytes{extra})"
+                f"{file}: ok ({plural(len(result.namespaces), 'namespace')}, {plural(docs, 'document')}, "
+                f"{plural(result.size, 'byte')}{extra})"
             )
     else:
-        lines.append(
-            f"{result.file}: FAILED ({errors} error{'s' if errors != 1 else ''}, "
-            f"{warnings} warning{'s' if warnings != 1 else ''})"
-        )
+        lines.append(f"{file}: FAILED ({plural(errors, 'error')}, {plural(warnings, 'warning')})")
     return lines
 
 
@@ -168,8 +172,10 @@ def run(args: argparse.Namespace) -> int:
             if verbosity(args) > 0:
                 for s in result.namespaces.values():
                     print(
-                        f"{result.file}:   {s.ns}: {s.documents} documents, {s.bytes} bytes, "
-                        f"{s.segments} segments, crc {s.crc}"
+                        printable(
+                            f"{result.file}:   {s.ns}: {plural(s.documents, 'document')}, "
+                            f"{plural(s.bytes, 'byte')}, {plural(s.segments, 'segment')}, crc {s.crc}"
+                        )
                     )
             sys.stdout.flush()
     if args.format != "json" and not args.deep and not be_quiet:

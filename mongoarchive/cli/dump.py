@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+from .._text import plural, printable
 from ..dump import DumpOptions, DumpResult, dump
 from ._common import is_terminal, quiet, refuse_binary_terminal
 
@@ -125,7 +126,10 @@ class _Progress:
         with self.lock:
             task = self.tasks.get(ns)
             if task is None:
-                task = self.bar.add_task(ns, total=estimate or None)
+                from rich.markup import escape
+
+                # The description is rich markup: escape it, and make control characters visible.
+                task = self.bar.add_task(escape(printable(ns)), total=estimate or None)
                 self.tasks[ns] = task
             total = max(estimate, documents) if estimate else None
             self.bar.update(task, completed=documents, total=documents if done else total)
@@ -144,7 +148,7 @@ def render_summary(result: DumpResult, seconds: float) -> str:
     """The table printed after a dump: namespace, documents, bytes, seconds."""
     rows = [("namespace", "documents", "bytes", "seconds")]
     for s in sorted(result.namespaces, key=lambda s: s.namespace):
-        rows.append((s.namespace, str(s.documents), str(s.bytes), f"{s.seconds:.2f}"))
+        rows.append((printable(s.namespace), str(s.documents), str(s.bytes), f"{s.seconds:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []
     for i, row in enumerate(rows):
@@ -156,8 +160,8 @@ def render_summary(result: DumpResult, seconds: float) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append(
-        f"done: {len(result.namespaces)} namespaces, {result.documents} documents, "
-        f"{result.bytes} bytes in {seconds:.2f} s (server {result.server_version})"
+        f"done: {plural(len(result.namespaces), 'namespace')}, {plural(result.documents, 'document')}, "
+        f"{plural(result.bytes, 'byte')} in {seconds:.2f} s (server {printable(result.server_version)})"
     )
     return "\n".join(lines)
 

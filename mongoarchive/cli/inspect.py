@@ -13,10 +13,19 @@ import sys
 from typing import Any
 
 from .. import open as open_archive
+from .._text import plural, printable
 from ..errors import MetadataError
 from ..model import CollectionEntry, Namespace
 from ..reader import ArchiveReader
-from ._common import add_format_argument, add_input_arguments, input_paths, is_terminal, open_input, quiet
+from ._common import (
+    add_format_argument,
+    add_input_arguments,
+    input_paths,
+    is_terminal,
+    open_input,
+    quiet,
+    warning_line,
+)
 
 NAME = "inspect"
 HELP = "show the header, the collections and a summary of every namespace"
@@ -55,19 +64,24 @@ def _plain(value: Any) -> Any:
     return json.loads(json_util.dumps(value, json_options=json_util.RELAXED_JSON_OPTIONS))
 
 
-def _describe_entry(entry: CollectionEntry) -> dict[str, Any]:
+def _describe_entry(entry: CollectionEntry, problems: list[MetadataError]) -> dict[str, Any]:
     try:
         meta = entry.parse_metadata()
     except MetadataError as exc:
+        problems.append(exc)
         return {"indexes": [], "options": {}, "metadata_error": exc.message}
-    indexes = [
-        {"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes
-    ]
+    indexes = [{"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes]
     return {"indexes": indexes, "options": _plain(meta.options)}
 
 
-def summarize(archive: ArchiveReader) -> dict[str, Any]:
-    """Read the whole body and describe the archive (the JSON shape in docs/inspect.md)."""
+def summarize(archive: ArchiveReader, problems: list[MetadataError] | None = None) -> dict[str, Any]:
+    """Read the whole body and describe the archive (the JSON shape in docs/inspect.md).
+
+    A metadata string that is not valid Extended JSON (§3.2) does not stop the
+    summary: the entry gets ``metadata_error`` and the error is appended to
+    ``problems``.
+    """
+    problems = [] if problems is None else problems
     archive.validate()
     h = archive.header
     entries: dict[Namespace, CollectionEntry] = {}
@@ -81,7 +95,7 @@ def summarize(archive: ArchiveReader) -> dict[str, Any]:
     collections = []
     described: dict[Namespace, dict[str, Any]] = {}
     for c in archive.collections:
-        extra = _describe_entry(c)
+        extra = _describe_entry(c, problems)
         extra["kind"] = kind_of(c.namespace, c, extra["options"])
         described.setdefault(c.namespace, extra)
         collections.append(
@@ -95,6 +109,8 @@ def summarize(archive: ArchiveReader) -> dict[str, Any]:
         row["kind"] = info["kind"] if info else kind_of(ns, None, {})
         row["indexes"] = info["indexes"] if info else []
         row["options"] = info["options"] if info else {}
+        if info and "metadata_error" in info:
+            row["metadata_error"] = info["metadata_error"]
         namespaces.append(row)
     return {
         "header": {
@@ -156,24 +172,31 @@ def brief_options(options: dict[str, Any], width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+#: The indexes cell of a namespace whose metadata string could not be parsed.
+UNPARSED = "? (unparsed metadata)"
+
 COLUMNS = ("namespace", "type", "documents", "bytes", "segments", "crc", "indexes", "options")
 _NUMERIC = {"documents", "bytes", "segments"}
 
 
 def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
-    """The namespace rows of the table, then the totals row."""
+    """The namespace rows of the table, then the totals row; every cell is printable()."""
     rows: list[tuple[str, ...]] = []
     for ns in summary["namespaces"]:
         rows.append(
-            (
-                f"{ns['db']}.{ns['collection']}",
-                ns["kind"],
-                str(ns["documents"]),
-                str(ns["bytes"]),
-                str(ns["segments"]),
-                ns["crc"],
-                brief_indexes(ns["indexes"]),
-                brief_options(ns["options"]),
+            tuple(
+                printable(cell)
+                for cell in (
+                    f"{ns['db']}.{ns['collection']}",
+                    ns["kind"],
+                    str(ns["documents"]),
+                    str(ns["bytes"]),
+                    str(ns["segments"]),
+                    ns["crc"],
+                    # Unparsed metadata: the indexes and options are unknown, not absent.
+                    UNPARSED if "metadata_error" in ns else brief_indexes(ns["indexes"]),
+                    "?" if "metadata_error" in ns else brief_options(ns["options"]),
+                )
             )
         )
     t = summary["totals"]
@@ -193,16 +216,22 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def header_line(summary: dict[str, Any]) -> str:
+    """The prelude header on one line (its strings printable())."""
     h = summary["header"]
-    return (
+    return printable(
         f"format {h['version']}  server {h['server_version']}  tool {h['tool_version']}  "
         f"concurrent_collections {h['concurrent_collections']}  gzip {'yes' if summary['gzip'] else 'no'}"
     )
 
 
+def prelude_line(summary: dict[str, Any]) -> str:
+    """``N collections in the prelude``."""
+    return f"{plural(len(summary['collections']), 'collection')} in the prelude"
+
+
 def render_text(summary: dict[str, Any]) -> str:
     """Plain aligned text (when stdout is not a terminal)."""
-    lines = [header_line(summary), f"{len(summary['collections'])} collections in the prelude", ""]
+    lines = [header_line(summary), prelude_line(summary), ""]
     rows = [COLUMNS, *table_rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
 
@@ -228,7 +257,9 @@ def render_rich(summary: dict[str, Any]) -> None:
     from rich.text import Text
 
     console = Console()
-    console.print(header_line(summary), highlight=False)
+    # Text, not a markup string: a server version like "[bold]" is shown as it is.
+    console.print(Text(header_line(summary)), highlight=False)
+    console.print(Text(prelude_line(summary)), highlight=False)
     table = Table(show_footer=False)
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in _NUMERIC else "left", overflow="fold")
@@ -248,10 +279,14 @@ def run(args: argparse.Namespace) -> int:
     with open_input(path, args, "inspecting") as handle, open_archive(handle) as archive:
         if path == "-":
             archive.name = "<stdin>"
-        summary = summarize(archive)
+        problems: list[MetadataError] = []
+        summary = summarize(archive, problems)
         if not quiet(args):
             for warning in archive.warnings:  # diagnostics: stderr, never mixed with the result
-                print(f"mongoarchive inspect: warning: {warning}", file=sys.stderr)
+                print(warning_line(warning, "mongoarchive inspect"), file=sys.stderr)
+            # inspect is a viewer: bad metadata is a warning here (exit 0); check fails on it.
+            for exc in problems:
+                print(warning_line(exc, "mongoarchive inspect"), file=sys.stderr)
     if args.format == "json":
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IN",
         help="the same as IN (mongorestore's spelling): salvage --archive=IN OUT; alone: standard input",
     )
-    add_format_argument(parser)
+    add_format_argument(parser, "a report of what was kept and lost")
     parser.add_argument("--report", metavar="FILE", help="also write the report as JSON to FILE")
     gz = parser.add_mutually_exclusive_group()
     gz.add_argument("--gzip", dest="gzip", action="store_const", const=True, help="gzip the output")
