@@ -50,7 +50,7 @@ def test_dash_q_after_the_verb_is_the_query(
     err = capsys.readouterr().err
     assert status == 0
     assert archive_docs(target) == {"beta.one": [{"_id": 3, "c": "one"}]}
-    assert "done: 1 namespaces, 1 documents" in err  # not quiet: the summary is printed
+    assert "done: 1 namespace, 1 document" in err  # not quiet: the summary is printed
 
 
 def test_quiet_before_and_query_after(

@@ -636,7 +636,7 @@ def test_dump_global_quiet_before_the_verb(
 ) -> None:
     target = tmp_path / "a.archive"
     assert main(dump_args(dump_server, f"--archive={target}")) == 0
-    assert "done: 1 namespaces" in capsys.readouterr().err  # the summary, without -q
+    assert "done: 1 namespace," in capsys.readouterr().err  # the summary, without -q
     for argv in (
         ["-q", *dump_args(dump_server, f"--archive={target}")],
         dump_args(dump_server, f"--archive={target}", "--quiet"),
@@ -650,7 +650,7 @@ def test_dump_q_after_the_verb_is_the_query(
 ) -> None:
     target = tmp_path / "a.archive"
     assert main(dump_args(dump_server, f"--archive={target}", "-q", '{"_id": {"$lt": 5}}')) == 0
-    assert "done: 1 namespaces, 5 documents" in capsys.readouterr().err
+    assert "done: 1 namespace, 5 documents" in capsys.readouterr().err
     with mongoarchive.open(target) as archive:
         assert sum(1 for _ in archive.documents()) == 5
 
