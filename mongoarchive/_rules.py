@@ -287,13 +287,13 @@ class Demux:
     def unended(self, offset: int) -> list[TruncatedError]:
         """One error per declared namespace without its EOF block, if the stream ended at ``offset``."""
         errors = []
+        # One pass over the summaries, not one scan of the aliases per namespace:
+        # a prelude of many timeseries entries stays linear.
+        seen = {self.aliases.get(ns, ns) for ns in self.summaries}
         for ns in self.declared:
             if ns in self.ended:
                 continue
-            seen = ns in self.summaries or any(
-                alias in self.summaries for alias, target in self.aliases.items() if target == ns
-            )
-            if seen:
+            if ns in seen:
                 errors.append(
                     TruncatedError(
                         "the archive ends before this namespace's EOF block",
