@@ -38,6 +38,9 @@ MIN_BSON_SIZE = 5
 _int32 = struct.Struct("<i")
 _unpack_int32 = _int32.unpack_from
 CHUNK = 1 << 20
+#: Bytes of a document that fails its NUL check given to ``describe_document``: a hint
+#: must not copy and scan up to 16 MiB each time a length is wrong.
+HINT_WINDOW = 64 * 1024
 
 
 def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
@@ -138,23 +141,28 @@ class Framer:
             return True
         buf = self.buf
         rest = self.filled - self.pos
-        if self.pos:
+        if self.pos and (self.pos >= rest or self.pos + need > len(buf)):
+            # Move the unread bytes to the front only when that costs no more than the
+            # bytes consumed since (pos >= rest) or when they would not fit otherwise:
+            # stepping a few bytes at a time through a 16 MiB window (a resynchronising
+            # scan) must not move the whole window at every step.
             buf[:rest] = buf[self.pos : self.filled]
             self.base += self.pos
             self.pos = 0
             self.filled = rest
-        want = max(need, self.chunk)
-        if len(buf) < want:
-            # Grow by replacing: old + new at the peak, never a third temporary.
+        if self.pos + need > len(buf):
+            # Grow by replacing: old + new at the peak, never a third temporary.  Past a
+            # chunk, a chunk more than asked for, so the next steps read into the tail.
+            want = need + self.chunk if need > self.chunk else self.chunk
             grown = bytearray(want)
             grown[:rest] = memoryview(buf)[:rest]
             self.buf = buf = grown
-        elif len(buf) > 4 * self.chunk and rest < self.chunk:
+        elif not self.pos and len(buf) > 4 * self.chunk and rest < self.chunk and need <= self.chunk:
             # A huge document passed: give the memory back (bounded RSS, §8).
-            del buf[max(want, rest) :]
+            del buf[max(self.chunk, rest) :]
         view = memoryview(buf)
         try:
-            while self.filled < need and not self.eof:
+            while self.filled - self.pos < need and not self.eof:
                 n = self.source.readinto(view[self.filled :])
                 if n == 0:
                     self.eof = True
@@ -238,7 +246,7 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_document(self.peek(size + 512), self.offset, size),
+                hint=describe_document(self.peek(min(size, HINT_WINDOW) + 512), self.offset, size),
             )
         return size
 
