@@ -91,6 +91,9 @@ def test_several_files_and_json_shape(capsys: pytest.CaptureFixture[str]) -> Non
         "warnings",
         "problems",
         "unchecked",
+        "unchecked_bytes",
+        "unchecked_omitted",
+        "untracked_blocks",
         "namespaces",
         "report_truncated",
     }

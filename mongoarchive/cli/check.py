@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
-from ..checker import CheckResult, Problem, check_archive
+from ..checker import DEFAULT_MAX_DAMAGE, CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import add_format_argument, error_line, open_input, quiet, verbosity
 
@@ -35,8 +36,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1000,
         metavar="N",
-        help="stop listing after N problems per file (default: 1000)",
+        help="stop listing after N problems (and N unchecked ranges) per file (default: 1000)",
     )
+    parser.add_argument(
+        "--max-damage",
+        type=byte_count,
+        default=DEFAULT_MAX_DAMAGE,
+        metavar="BYTES",
+        help="stop checking a file after BYTES that could not be checked (suffixes KiB, MiB, GiB; "
+        "'none': no limit; default: 64MiB)",
+    )
+
+
+_SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_count(text: str) -> int | None:
+    """``1048576``, ``1MiB``, ``64M``, ``2GiB`` as bytes; ``none`` as None (no limit)."""
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    found = _SIZE.fullmatch(text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (say 1048576, 1MiB or none)")
+    unit = (found.group(2) or "").lower()[:1]
+    return int(found.group(1)) * _UNITS[unit]
 
 
 def problem_line(file: str, p: Problem) -> str:
@@ -58,6 +82,16 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     for start, end in result.unchecked:
         stop = "the end of the stream (unknown)" if end is None else str(end)
         lines.append(f"{result.file}: unchecked bytes {start} to {stop}: not validated")
+    if result.unchecked_omitted:
+        lines.append(
+            f"{result.file}: {result.unchecked_omitted} more unchecked ranges not listed "
+            f"({result.unchecked_bytes} unchecked bytes in all)"
+        )
+    if result.untracked_blocks:
+        lines.append(
+            f"{result.file}: {result.untracked_blocks} blocks of further undeclared namespaces: "
+            "framing checked, CRC not followed"
+        )
     if result.truncated_report:
         lines.append(f"{result.file}: more problems were found than --max-problems allows to list")
     errors, warnings = len(result.errors), len(result.warnings)
@@ -91,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path
-                result = check_archive(handle, name=name, max_problems=args.max_problems)
+                result = check_archive(
+                    handle, name=name, max_problems=args.max_problems, max_damage=args.max_damage
+                )
         except ArchiveIOError as exc:
             status = EXIT_USAGE
             print(error_line(exc, "mongoarchive check"), file=sys.stderr)
