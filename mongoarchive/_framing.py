@@ -39,8 +39,9 @@ _int32 = struct.Struct("<i")
 _unpack_int32 = _int32.unpack_from
 CHUNK = 1 << 20
 #: Bytes of a document that fails its NUL check given to ``describe_document``: a hint
-#: must not copy and scan up to 16 MiB each time a length is wrong.
-HINT_WINDOW = 64 * 1024
+#: must not copy and scan up to 16 MiB each time a length is wrong (a log line spliced
+#: further into a large document is not named; the error is the same).
+HINT_WINDOW = 4096
 
 
 def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
@@ -70,6 +71,10 @@ def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list
     return out
 
 
+#: Bytes counted as text by ``describe_bytes`` (deleted by ``translate`` to count them).
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
+
+
 def describe_bytes(data: bytes) -> str:
     """A guess at what unexpected bytes are, phrased as a hint for the user."""
     if data.startswith(GZIP_MAGIC):
@@ -77,7 +82,7 @@ def describe_bytes(data: bytes) -> str:
     if data.startswith(MAGIC):
         return "a second archive starts here: two archives were concatenated"
     sample = data[:64]
-    if sample and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample):
+    if sample and len(sample) - len(sample.translate(None, _TEXT_BYTES)) >= 0.9 * len(sample):
         text = sample.decode("ascii", "replace").split("\n")[0][:40]
         return f"text was mixed into the stream here ({text!r}): log output written to the same pipe?"
     return "the archive is damaged here; 'mongoarchive salvage' can recover the intact namespaces"
@@ -246,9 +251,16 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_document(self.peek(min(size, HINT_WINDOW) + 512), self.offset, size),
+                hint=describe_document(self._hint_window(size), self.offset, size),
             )
         return size
+
+    def _hint_window(self, size: int) -> bytes:
+        """The bytes at the cursor that ``describe_document`` needs, and no more."""
+        data = self.peek(min(size, HINT_WINDOW) + 512)
+        # A log line ends in a newline: past the last one nothing can match, and the
+        # line search (a regular expression, slow per byte) need not look there.
+        return data[: max(data.rfind(b"\n") + 1, 64)]
 
     def read_doc(self, what: str) -> bytes | None:
         """Consume one document (returned) or a terminator (None)."""
