@@ -7,6 +7,7 @@ only differ in framing, which the differential tests compare.
 from __future__ import annotations
 
 from collections.abc import Callable
+from sys import intern
 from typing import Any
 
 import bson
@@ -125,7 +126,10 @@ def decode_collection_entry(raw: bytes, offset: int) -> tuple[CollectionEntry, l
     size = _field(doc, "size", int, what, offset, ns) if "size" in doc else 0
     kind = _field(doc, "type", str, what, offset, ns) if "type" in doc else None
     warnings = _extra_keys(doc, COLLECTION_FIELDS, what, offset, ns)
-    return CollectionEntry(db, coll, metadata, int(size), kind, offset), warnings
+    # Interned: one copy of each name for the entry, its summary key and every block
+    # header naming it (a prelude of many namespaces holds them all at once).
+    entry = CollectionEntry(intern(db), intern(coll), metadata, int(size), kind and intern(kind), offset)
+    return entry, warnings
 
 
 def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, int, list[ArchiveWarning]]:
@@ -155,7 +159,7 @@ def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, i
                 ns,
             )
         )
-    return Namespace(db, coll), eof, to_uint64(int(crc)), warnings
+    return Namespace(intern(db), intern(coll)), eof, to_uint64(int(crc)), warnings
 
 
 def recognise(raw: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
