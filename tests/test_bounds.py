@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import subprocess
 import sys
 import threading
@@ -17,9 +18,12 @@ from typing import Any
 import bson
 import pytest
 from bson.int64 import Int64
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import bson_documents
 
 import mongoarchive
-from mongoarchive import _framing
+from mongoarchive import _extjson, _framing
 from mongoarchive._framing import HINT_WINDOW, Framer
 from mongoarchive._io import open_source
 from mongoarchive._rules import Demux
@@ -281,3 +285,42 @@ def test_cat_writes_in_bounded_pieces(fmt: list[str], tmp_path: Any, monkeypatch
     # 512 documents at a time made one write of 32 MiB; now no write holds much more
     # than a batch of 1 MiB plus one document.
     assert max(out.sizes) <= 2 * MIB
+
+
+# -- Extended JSON: a large document is not parsed into objects ---------------------------
+needs_bsonjs = pytest.mark.skipif(not _extjson.has_bsonjs(), reason="python-bsonjs not installed")
+
+
+@needs_bsonjs
+@pytest.mark.parametrize("mode", ["relaxed", "canonical"])
+def test_large_document_is_not_parsed_whole(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [{"k": i, "s": f"v\n{i}", "f": i / 3, "e": [], "d": {}} for i in range(25_000)]
+    raw = bson.encode({"_id": 1, "items": items})
+    parsed: list[int] = []
+    real = json.loads
+
+    def spy(text: str, *args: Any, **kw: Any) -> Any:
+        parsed.append(len(text))
+        return real(text, *args, **kw)
+
+    monkeypatch.setattr(json, "loads", spy)
+    line = _extjson.converter(mode, use_bsonjs=True)(raw)  # type: ignore[arg-type]
+    assert len(line) > _extjson.LARGE_TEXT
+    assert max(parsed, default=0) < 100  # single escaped strings, never the document
+    monkeypatch.setattr(json, "loads", real)
+    assert line == _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
+
+
+@needs_bsonjs
+@settings(max_examples=300, deadline=None)
+@given(raw=bson_documents, mode=st.sampled_from(["relaxed", "canonical"]))
+def test_relayout_equals_the_parsed_route(raw: bytes, mode: str) -> None:
+    import bsonjs
+
+    text = bsonjs.dumps(raw, mode=bsonjs.RELAXED if mode == "relaxed" else bsonjs.CANONICAL)
+    if mode == "canonical":
+        text = _extjson._NUMBER_DOUBLE.sub(_extjson._double_repr, text)
+    elif '"$date" : "' in text and _extjson._LONG_YEAR.search(text):
+        return  # such documents go to json_util whatever their size
+    # (The strategy draws dicts: no repeated keys, which parsing would merge.)
+    assert _extjson._relayout(text) == json.JSONEncoder(ensure_ascii=False).encode(json.loads(text))
