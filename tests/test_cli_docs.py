@@ -1,4 +1,4 @@
-"""Every verb and flag of inspect, check and cat is documented: in README.md and in --help."""
+"""Every verb and flag of inspect, check and cat is documented: in README.md or docs/, and in --help."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _readme() -> str:
-    return (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    """README.md and every page under docs/: the user documentation."""
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def test_verbs_are_registered() -> None:
