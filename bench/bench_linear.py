@@ -13,12 +13,27 @@ best of ``--repeat``:
 It prints seconds, MB/s and the ratio to the previous size: a linear tool
 shows ratios near 2.0 when the size doubles (quadratic would show ~4).
 
+``--patterns`` runs the damage and namespace patterns instead (their own
+section below): each input is built at 1x and 4x its base size and the
+ratio of the times is printed (linear ~4, at most ~5 wanted; quadratic ~16),
+with MiB/s at 4x (CPU time of the process, best of ``--repeat``):
+
+* ``timeseries-prelude``: the reader on a prelude of timeseries entries whose
+  data never comes (every namespace is reported unended);
+* ``namespaces-x-resyncs``: check on a prelude of many namespaces and as many
+  resynchronisations;
+* ``ff-run``: check crossing a run of ``ff`` bytes after a block;
+* ``16mib-no-nul``: check on headers each followed by a 16 MiB length whose
+  document does not end with a NUL;
+* ``zeros``: check on zeros after the magic (resynchronising scan, no limit).
+
     python bench/bench_linear.py [--sizes 16,32,64,128] [--dir bench/out] [--repeat 2]
 
 Separately, ``bench_writer_add_collection`` times declaring 10,000 to 80,000
 namespaces in one writer (nothing is written to disk):
 
     python bench/bench_linear.py --writer-add-collection
+    python bench/bench_linear.py --patterns [all|NAME,...] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -69,12 +84,12 @@ def damaged_copy(src: Path, dst: Path) -> None:
                 out.write(LOG_LINE)
 
 
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
+def best_of(repeat: int, fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return min(times)
 
 
@@ -98,6 +113,101 @@ def salvage_damaged(path: Path) -> None:
     assert not report.clean
 
 
+# -- damage and namespace patterns (--patterns) ---------------------------------------------
+MAGIC = b"\x6d\xe2\x99\x81"
+TERM = b"\xff\xff\xff\xff"
+
+
+def _prelude(names: list[tuple[str, str]], kind: str = "collection") -> bytes:
+    head = bson.encode(
+        {"concurrent_collections": 1, "version": "0.1", "server_version": "7.0.14", "tool_version": "b"}
+    )
+    entries = b"".join(
+        bson.encode({"db": db, "collection": c, "metadata": "", "size": 0, "type": kind}) for db, c in names
+    )
+    return MAGIC + head + entries + TERM
+
+
+def _header(db: str, coll: str, eof: bool = False) -> bytes:
+    return bson.encode({"db": db, "collection": coll, "EOF": eof, "CRC": bson.Int64(0)})
+
+
+def pattern_timeseries_prelude(scale: int) -> bytes:
+    """A prelude of 5,000 x scale timeseries entries and no body."""
+    return _prelude([("bench", f"ts{i:07d}") for i in range(5000 * scale)], kind="timeseries")
+
+
+def pattern_namespaces_x_resyncs(scale: int) -> bytes:
+    """4,000 x scale declared namespaces, then 4,000 x scale resynchronisations."""
+    n = 4000 * scale
+    unit = _header("bench", "n0000000") + bson.encode({"_id": 1}) + b"\x00\x00\x00\x00"
+    return _prelude([("bench", f"n{i:07d}") for i in range(n)]) + unit * n
+
+
+def pattern_ff_run(scale: int) -> bytes:
+    """A block, then 16 MiB x scale of ff bytes, then the namespace's EOF block."""
+    head = _prelude([("bench", "c")]) + _header("bench", "c") + bson.encode({"_id": 1}) + TERM
+    return head + b"\xff" * (16 * MIB * scale) + _header("bench", "c", True) + TERM
+
+
+def pattern_16mib_no_nul(scale: int) -> bytes:
+    """8 MiB x scale + 16 MiB of 1,000-byte units: a header, a 16 MiB length, filler.
+
+    16 MiB is 216 modulo 1,000, so each claimed document ends in the filler of a later
+    unit and fails its NUL check.  The last 16 MiB only give the lengths room (the
+    stream ends inside the first claimed document there), so 8 MiB x scale is checked.
+    """
+    header = _header("bench", "c")
+    unit = header + (16 * MIB).to_bytes(4, "little")
+    unit += b"\x01" * (1000 - len(unit))
+    return _prelude([("bench", "c")]) + unit * ((8 * scale + 16) * MIB // 1000)
+
+
+def pattern_zeros(scale: int) -> bytes:
+    """The magic and a prelude, then 32 MiB x scale of zeros."""
+    return _prelude([("bench", "c")]) + b"\x00" * (32 * MIB * scale)
+
+
+def _read_expecting_error(data: bytes) -> None:
+    try:
+        with mongoarchive.open(io.BytesIO(data)) as archive:
+            archive.validate()
+    except mongoarchive.MongoArchiveError:
+        return
+    raise AssertionError("the pattern was expected to be refused")
+
+
+def _check_unbounded(data: bytes) -> None:
+    assert not check_archive(io.BytesIO(data), max_damage=None).ok()
+
+
+PATTERNS: dict[str, tuple[Callable[[int], bytes], Callable[[bytes], None]]] = {
+    "timeseries-prelude": (pattern_timeseries_prelude, _read_expecting_error),
+    "namespaces-x-resyncs": (pattern_namespaces_x_resyncs, _check_unbounded),
+    "ff-run": (pattern_ff_run, _check_unbounded),
+    "16mib-no-nul": (pattern_16mib_no_nul, _check_unbounded),
+    "zeros": (pattern_zeros, _check_unbounded),
+}
+
+
+def run_patterns(names: list[str], repeat: int) -> None:
+    print(f"{'pattern':22s} {'1x':>8s} {'4x':>8s} {'ratio':>6s} {'MiB/s at 4x':>12s}")
+    for name in names:
+        build, task = PATTERNS[name]
+        times = []
+        size = 0
+        for scale in (1, 4):
+            data = build(scale)
+            size = len(data)
+            # CPU time of this process: on a shared machine wall time measures the neighbours.
+            times.append(best_of(repeat, functools.partial(task, data), time.process_time))
+        print(
+            f"{name:22s} {times[0]:7.2f}s {times[1]:7.2f}s {times[1] / times[0]:6.2f} "
+            f"{size / MIB / times[1]:12.1f}",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,7 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="16,32,64,128", help="sizes in MiB, comma-separated")
     parser.add_argument("--dir", default=str(Path(__file__).resolve().parent / "out"))
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--patterns",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="NAMES",
+        help=f"time the damage patterns instead (all, or some of: {', '.join(PATTERNS)})",
+    )
     args = parser.parse_args(argv)
+    if args.patterns is not None:
+        names = list(PATTERNS) if args.patterns == "all" else args.patterns.split(",")
+        run_patterns(names, args.repeat)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,15 @@ CHUNK = 1 << 20
 # NUL, so such a run inside a document that fails its NUL check is a strong sign
 # that text was written into the stream.
 _LOG_LINE = re.compile(rb"[\x20-\x7e\t]{20,}\r?\n")
+#: Bytes of a document that fails its NUL check given to ``describe_document`` once the
+#: hint budget is spent: a hint must not copy and scan up to 16 MiB each time a length is
+#: wrong (a log line spliced further into a large document is then not named; the error is
+#: the same).
+HINT_WINDOW = 4096
+#: Hints may read whole documents (to prove where spliced text starts) while the bytes they
+#: read stay under this plus four times the bytes consumed: linear in the input however
+#: often a false length claims a large document.
+HINT_BUDGET = 1 << 20
 
 
 def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
@@ -76,9 +85,13 @@ def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list
     return out
 
 
+#: Bytes counted as text (deleted by ``translate`` to count them: no per-byte Python loop).
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
+
+
 def _looks_like_text(sample: bytes) -> bool:
     """True if at least 90% of ``sample`` is printable ASCII, tab, CR or LF."""
-    return bool(sample) and sum(32 <= b < 127 or b in (9, 10, 13) for b in sample) >= 0.9 * len(sample)
+    return bool(sample) and len(sample) - len(sample.translate(None, _TEXT_BYTES)) >= 0.9 * len(sample)
 
 
 def _first_line(sample: bytes) -> bytes | None:
@@ -206,8 +219,6 @@ def _describe_trailing(sample: bytes) -> str:
 
 #: How far a spliced text is looked for: longer than any log line, short enough to stay cheap.
 _MAX_SPLICE = 4096
-#: Bytes a spliced text may hold: printable ASCII, tab, CR and LF.
-_TEXT_BYTES = frozenset(range(32, 127)) | {9, 10, 13}
 
 
 #: A run of bytes that can belong to a spliced text.
@@ -299,6 +310,7 @@ class Framer:
         self.base = 0  # absolute offset of buf[0]
         self.eof = False
         self.namespace: str | None = None  # for error messages
+        self._hint_spent = 0  # bytes handed to describe_document (HINT_BUDGET)
         #: Bytes that are not gzip data after the last gzip member, once met.
         self.trailing: TrailingDataError | None = None
 
@@ -314,23 +326,28 @@ class Framer:
             return True
         buf = self.buf
         rest = self.filled - self.pos
-        if self.pos:
+        if self.pos and (self.pos >= rest or self.pos + need > len(buf)):
+            # Move the unread bytes to the front only when that costs no more than the
+            # bytes consumed since (pos >= rest) or when they would not fit otherwise:
+            # stepping a few bytes at a time through a 16 MiB window (a resynchronising
+            # scan) must not move the whole window at every step.
             buf[:rest] = buf[self.pos : self.filled]
             self.base += self.pos
             self.pos = 0
             self.filled = rest
-        want = max(need, self.chunk)
-        if len(buf) < want:
-            # Grow by replacing: old + new at the peak, never a third temporary.
+        if self.pos + need > len(buf):
+            # Grow by replacing: old + new at the peak, never a third temporary.  Past a
+            # chunk, a chunk more than asked for, so the next steps read into the tail.
+            want = need + self.chunk if need > self.chunk else self.chunk
             grown = bytearray(want)
             grown[:rest] = memoryview(buf)[:rest]
             self.buf = buf = grown
-        elif len(buf) > 4 * self.chunk and rest < self.chunk:
+        elif not self.pos and len(buf) > 4 * self.chunk and rest < self.chunk and need <= self.chunk:
             # A huge document passed: give the memory back (bounded RSS, §8).
-            del buf[max(want, rest) :]
+            del buf[max(self.chunk, rest) :]
         view = memoryview(buf)
         try:
-            while self.filled < need and not self.eof:
+            while self.filled - self.pos < need and not self.eof:
                 n = self.source.readinto(view[self.filled :])
                 if n == 0:
                     self.eof = True
@@ -449,9 +466,24 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_document(self.peek(size + _MAX_SPLICE), self.offset, size),
+                hint=describe_document(self._hint_data(size), self.offset, size),
             )
         return size
+
+    def _hint_data(self, size: int) -> bytes:
+        """The bytes ``describe_document`` gets: the whole document while the budget allows."""
+        full = size + _MAX_SPLICE
+        if self._hint_spent + full <= HINT_BUDGET + 4 * self.offset:
+            self._hint_spent += full
+            return self.peek(full)
+        return self._hint_window(size)
+
+    def _hint_window(self, size: int) -> bytes:
+        """The bytes at the cursor that ``describe_document`` needs, and no more."""
+        data = self.peek(min(size, HINT_WINDOW) + 512)
+        # A log line ends in a newline: past the last one nothing can match, and the
+        # line search (a regular expression, slow per byte) need not look there.
+        return data[: max(data.rfind(b"\n") + 1, 64)]
 
     def read_doc(self, what: str) -> bytes | None:
         """Consume one document (returned) or a terminator (None)."""

@@ -10,6 +10,7 @@ to the releases that refuse it (§7).
 from __future__ import annotations
 
 from collections.abc import Callable
+from sys import intern
 from typing import Any
 
 import bson
@@ -190,8 +191,12 @@ def decode_collection_entry(raw: bytes, offset: int) -> tuple[CollectionEntry, l
     size = _number(doc["size"], "size", what, offset, ns, _INT64) if "size" in doc else 0
     kind = _string(doc, "type", what, offset, ns)
     warnings += _extra_keys(doc, COLLECTION_FIELDS, "ignored-field", what, offset, ns)
-    return CollectionEntry(db or "", coll or "", metadata, size, kind, offset), warnings
-
+    # Interned: one copy of each name for the entry, its summary key and every block
+    # header naming it (a prelude of many namespaces holds them all at once).
+    entry = CollectionEntry(
+        intern(db or ""), intern(coll or ""), metadata, size, kind and intern(kind), offset
+    )
+    return entry, warnings
 
 def _top_level_types(raw: bytes) -> dict[str, int]:
     """Element type of each top-level field of a well-formed BSON document (last one wins)."""
@@ -273,7 +278,7 @@ def decode_namespace_header(raw: bytes, offset: int) -> tuple[Namespace, bool, i
             code="bad-namespace",
         )
     warnings += _extra_keys(doc, NAMESPACE_HEADER_FIELDS, "unknown-field", what, offset, ns)
-    return Namespace(db, coll), bool(eof), to_uint64(int(crc)), warnings
+    return Namespace(intern(db), intern(coll)), bool(eof), to_uint64(int(crc)), warnings
 
 
 def recognise(raw: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -450,11 +455,6 @@ class Demux:
     @property
     def all_ended(self) -> bool:
         return self.remaining == 0
-
-    def open_namespaces(self) -> set[Namespace]:
-        """Every data namespace that may still receive documents."""
-        unchosen = {ns for ns, owner in self.timeseries.items() if owner not in self.chosen}
-        return (self.expected - self.ended) | unchosen
 
     def trailing(self, offset: int) -> TrailingDataError:
         return TrailingDataError(

@@ -8,13 +8,18 @@ would raise.  After a framing error it resynchronises: it scans forward for the
 next bytes that parse as a namespace header (spec/archive.md §3.3: a small
 document whose fields start ``db``, ``collection``, ``EOF``) and goes on from
 there, reporting the byte range it could not check.  Memory stays bounded: the
-scan slides over the framer's window and never holds more than one document.
+scan slides over the framer's window and never holds more than one document;
+the lists that grow with damage (problems, unchecked ranges, namespaces the
+prelude does not declare) keep their first entries and count the rest.  Time
+stays bounded too: after ``max_damage`` bytes that could not be checked the
+check stops with a ``damage-limit`` error instead of reading garbage forever.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import IO, Any, Literal
 
 from ._bsoncheck import invalid_documents
@@ -56,6 +61,13 @@ _MAX_HEADER_SIZE = 4096
 _HEADER_MARK = b"\x02db\x00"
 _HEADER_KEYS = ("db", "collection", "EOF")
 _SCAN_MAGIC_LIMIT = 1 << 20
+#: Default of ``max_damage``: four times the largest document (16 MiB, §2).  A damaged
+#: stretch that long has swallowed several whole blocks, so little is learnt by reading
+#: on, and an endless input (a device, a pipe of garbage) still ends in seconds.
+DEFAULT_MAX_DAMAGE = 64 * 1024 * 1024
+#: Undeclared namespaces (§6) followed with a summary; blocks of the others are counted.
+MAX_UNDECLARED = 1000
+_TERMINATORS = re.compile(rb"(?:\xff\xff\xff\xff)+")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,8 +109,17 @@ class CheckResult:
     collections: list[CollectionEntry] = dataclasses.field(default_factory=list)
     namespaces: dict[Namespace, NamespaceSummary] = dataclasses.field(default_factory=dict)
     problems: list[Problem] = dataclasses.field(default_factory=list)
-    #: Byte ranges [start, end) that could not be checked; end None: unknown (damaged gzip).
+    #: Byte ranges [start, end) that could not be checked; end None: unknown (damaged
+    #: gzip, or the check stopped at ``max_damage``).  Adjacent ranges are merged; only
+    #: the first ``max_problems`` are listed, ``unchecked_omitted`` counts the others.
     unchecked: list[tuple[int, int | None]] = dataclasses.field(default_factory=list)
+    #: Bytes in all unchecked ranges (listed or not) whose end is known.
+    unchecked_bytes: int = 0
+    #: Unchecked ranges found after the list was full.
+    unchecked_omitted: int = 0
+    #: Blocks of undeclared namespaces beyond the first ``MAX_UNDECLARED``: framing checked,
+    #: no summary kept (so no CRC check).
+    untracked_blocks: int = 0
     #: Bytes of the (uncompressed) stream that were read.
     size: int = 0
     #: True if more problems were found than ``max_problems`` allowed to keep.
@@ -134,6 +155,9 @@ class CheckResult:
             "warnings": self.warning_count,
             "problems": [p.to_dict() for p in self.problems],
             "unchecked": [{"start": a, "end": b} for a, b in self.unchecked],
+            "unchecked_bytes": self.unchecked_bytes,
+            "unchecked_omitted": self.unchecked_omitted,
+            "untracked_blocks": self.untracked_blocks,
             "namespaces": [s.to_dict() for s in self.namespaces.values()],
             "report_truncated": self.truncated_report,
             "listed": len(self.problems),
@@ -150,18 +174,30 @@ class _Stop(Exception):
     """The stream cannot be read any further (end of data or damaged gzip)."""
 
 
+class _DamageLimit(_Stop):
+    """More than ``max_damage`` bytes could not be checked."""
+
+
 class _Checker:
-    def __init__(self, framer: Framer, result: CheckResult, max_problems: int) -> None:
+    def __init__(
+        self, framer: Framer, result: CheckResult, max_problems: int, max_damage: int | None
+    ) -> None:
         self.target = set(result.target)
         self.fr = framer
         self.result = result
         self.max_problems = max_problems
+        self.max_damage = max_damage
         self.demux = Demux([])
         self.prelude_complete = True
         self.extra: dict[Namespace, NamespaceSummary] = {}  # undeclared namespaces (§6)
         self.extra_ended: set[Namespace] = set()
-        self.tainted: set[Namespace] = set()  # CRC cannot be trusted: bytes were skipped
         self.naming: list[ArchiveWarning] = []  # the demultiplexer's timeseries naming warnings
+        # A CRC cannot be trusted when bytes were skipped while its namespace was open.
+        # Declared namespaces are open from the start, so one count of resynchronisations
+        # says it; an undeclared one remembers the count when it first appeared.  (A set
+        # rebuilt at every resynchronisation made many namespaces times many resyncs.)
+        self.resyncs = 0
+        self.extra_opened: dict[Namespace, int] = {}
 
     # -- recording -------------------------------------------------------------
     def add(self, problem: Problem) -> None:
@@ -185,22 +221,64 @@ class _Checker:
         for w in warnings:
             self.add(Problem.from_warning(w))
 
+    def add_unchecked(self, start: int, end: int | None) -> None:
+        """Record [start, end) as not checked: merged with the last range if adjacent, capped."""
+        result = self.result
+        if end is not None:
+            result.unchecked_bytes += end - start
+        ranges = result.unchecked
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], end)
+        elif len(ranges) < self.max_problems:
+            ranges.append((start, end))
+        else:
+            result.unchecked_omitted += 1
+
+    def damage_room(self, start: int) -> int | None:
+        """The offset up to which bytes from ``start`` may go unchecked (None: no limit)."""
+        if self.max_damage is None:
+            return None
+        return start + max(self.max_damage - self.result.unchecked_bytes, 0)
+
+    def damage_limit(self, start: int, at: int) -> _DamageLimit:
+        """Record the stop at ``at`` (bytes from ``start`` skipped) and return the exception."""
+        self.add_unchecked(start, None)
+        # Appended even when the report is full: it says why the check ended.
+        self.result.problems.append(
+            Problem(
+                "error",
+                "damage-limit",
+                f"more than {self.max_damage} bytes could not be checked (the max_damage limit, "
+                "--max-damage); the check stops here",
+                at,
+                None,
+                "raise --max-damage to check further, or run 'mongoarchive salvage' "
+                "to recover the intact namespaces",
+            )
+        )
+        return _DamageLimit()
+
     # -- scanning ----------------------------------------------------------------
     def _scan(self, needle: bytes, back: int, valid: Any, limit: int | None = None) -> int | None:
         """Move the cursor to the next candidate (``needle`` found ``back`` bytes in) that
-        ``valid()`` accepts; return its offset, or None at the end of the stream."""
+        ``valid()`` accepts; return its offset, or None at the end of the stream or when the
+        next candidate would start after ``limit`` (the cursor then stops at ``limit``)."""
         fr = self.fr
         keep = len(needle) + back
         while True:
             idx = fr.buf.find(needle, fr.pos + back, fr.filled)
             if idx >= 0:
                 candidate = fr.base + idx - back
+                if limit is not None and candidate > limit:
+                    fr.pos = limit - fr.base
+                    return None
                 fr.pos = idx - back
                 if valid():
                     return candidate
                 fr.pos = candidate - fr.base + 1
                 continue
-            if limit is not None and fr.offset >= limit:
+            if limit is not None and fr.base + fr.filled - keep >= limit:
+                fr.pos = max(fr.pos, limit - fr.base)
                 return None
             if fr.eof:
                 fr.pos = fr.filled
@@ -225,24 +303,31 @@ class _Checker:
         first = max(start + 1, fr.base)
         fr.pos = min(first - fr.base, fr.filled)
         # Every namespace not yet ended may have had data in the skipped bytes.
-        self.tainted.update(ns for ns in self.demux.summaries if ns not in self.demux.ended)
-        self.tainted.update(self.demux.open_namespaces())
-        self.tainted.update(ns for ns in self.extra if ns not in self.extra_ended)
-        found = self._scan(_HEADER_MARK, 4, self._header_here)
+        self.resyncs += 1
+        limit = self.damage_room(start)
+        found = self._scan(_HEADER_MARK, 4, self._header_here, limit)
         if found is None:
-            self.result.unchecked.append((start, fr.offset))
+            if limit is not None and fr.offset >= limit and not fr.at_end():
+                raise self.damage_limit(start, fr.offset)
+            self.add_unchecked(start, fr.offset)
             return False
-        self.result.unchecked.append((start, found))
+        self.add_unchecked(start, found)
         return True
 
     def skip_to_end(self, start: int) -> None:
         """Read the rest of the stream (to learn its length) and mark it unchecked."""
         fr = self.fr
+        limit = self.damage_room(start)
         while not fr.eof:
+            if limit is not None and fr.base + fr.filled >= limit:
+                fr.pos = max(fr.pos, min(limit - fr.base, fr.filled))
+                if fr.at_end():
+                    break
+                raise self.damage_limit(start, fr.offset)
             fr.pos = fr.filled
             fr.fill(1)
         fr.pos = fr.filled
-        self.result.unchecked.append((start, fr.offset))
+        self.add_unchecked(start, fr.offset)
 
     # -- prelude (§3.1, §3.2) ----------------------------------------------------------
     def prelude(self) -> None:
@@ -283,7 +368,7 @@ class _Checker:
                     hint=describe_bytes(head[: min(found, len(head))]),
                 )
             )
-            self.result.unchecked.append((0, found))
+            self.add_unchecked(0, found)
         fr.pos += 4
         self._prelude_documents()
 
@@ -384,14 +469,22 @@ class _Checker:
         fr = self.fr
         raw = fr.read_doc("a namespace header")
         if raw is None:
+            after = fr.offset
+            end = self.skip_terminators()
+            more = (end - after) // 4
+            message = "two terminators in a row (a block without a namespace header)"
+            if more:
+                message += f", then {more} more (a run of ff bytes)"
             self.error(
                 FramingError(
-                    "two terminators in a row (a block without a namespace header)",
+                    message,
                     offset=start,
                     code="consecutive-terminators",
                     hint=describe_bytes(fr.peek(64)),
                 )
             )
+            if more:
+                self.add_unchecked(after, end)
             return
         try:
             ns, eof, stored_crc, warnings = decode_namespace_header(raw, start)
@@ -420,6 +513,26 @@ class _Checker:
                 self.end(summary, stored_crc, start)
             return
         self.data(summary)
+
+    def skip_terminators(self) -> int:
+        """Consume the terminators at the cursor in one sweep; return the offset after them.
+
+        One error for a whole run of ``ff`` bytes, not one per four bytes (§2).
+        """
+        fr = self.fr
+        start = fr.offset
+        limit = self.damage_room(start)
+        while fr.fill(4):
+            found = _TERMINATORS.match(fr.buf, fr.pos, fr.filled)
+            if found is None:
+                break
+            if limit is not None and fr.base + found.end() > limit:
+                fr.pos = limit - fr.base
+                raise self.damage_limit(start, fr.offset)
+            fr.pos = found.end()
+            if fr.filled - fr.pos >= 4:
+                break
+        return fr.offset
 
     def data(self, summary: NamespaceSummary | None) -> None:
         """Consume a block's documents up to its terminator, checksumming into ``summary``."""
@@ -484,9 +597,26 @@ class _Checker:
             return None
         extra = self.extra.get(ns)
         if extra is None:
+            if len(self.extra) >= MAX_UNDECLARED:
+                # Framing is still checked; a summary (and so a CRC check) is kept only
+                # for the first ones, so that garbage full of names cannot fill memory.
+                if not self.result.untracked_blocks:
+                    self.error(
+                        NamespaceError(
+                            f"more than {MAX_UNDECLARED} namespaces that the prelude does not "
+                            "declare: the others are counted, not followed",
+                            offset=start,
+                            namespace=str(ns),
+                            code="undeclared-namespace",
+                            hint="the archive was assembled from pieces or is damaged",
+                        )
+                    )
+                self.result.untracked_blocks += 1
+                return None
             if self.prelude_complete:
                 self.error(undeclared)
             extra = self.extra[ns] = NamespaceSummary(ns, first_offset=start)
+            self.extra_opened[ns] = self.resyncs
             self.demux.summaries[ns] = extra
         if not eof:
             extra.segments += 1
@@ -494,7 +624,8 @@ class _Checker:
 
     def end(self, summary: NamespaceSummary, stored_crc: int, start: int) -> None:
         ns = summary.ns
-        tainted = ns in self.tainted
+        opened = self.extra_opened.get(ns)
+        tainted = self.resyncs > (0 if opened is None else opened)
         if ns in self.extra:
             self.extra_ended.add(ns)
             summary.crc_stored = stored_crc
@@ -571,24 +702,30 @@ def check_archive(
     max_problems: int = 1000,
     target: str = "all",
     deep: bool = False,
+    max_damage: int | None = DEFAULT_MAX_DAMAGE,
 ) -> CheckResult:
     """Check a whole archive (path, binary file object or "-") and return every problem found.
 
     Only ArchiveIOError is raised (the input cannot be opened or read), or UsageError
-    for an unknown ``target``; everything wrong with the bytes is a ``Problem`` in the
-    result.  ``gzip``: None sniffs.  ``target``: a mongorestore release ("100.6",
-    "100.14", "100.16", "100.18", or in full, "100.6.1") or "all": a problem is an
-    error when a target release refuses the archive for it, else a warning (§7).
-    ``deep``: also decode every document as BSON (``bad-bson``), like ``bsondump --objcheck``.
+    for an unknown ``target`` or a negative ``max_damage``; everything wrong with the
+    bytes is a ``Problem`` in the result.  ``gzip``: None sniffs.  ``target``: a
+    mongorestore release ("100.6", "100.14", "100.16", "100.18", or in full, "100.6.1")
+    or "all": a problem is an error when a target release refuses the archive for it,
+    else a warning (§7).  ``deep``: also decode every document as BSON (``bad-bson``),
+    like ``bsondump --objcheck``.  ``max_damage``: after this many bytes that could not
+    be checked (unchecked ranges, runs of stray terminators) the check stops with a
+    ``damage-limit`` error; None reads to the end whatever it holds.
     """
     try:
         releases = parse_target(target)
     except ValueError as exc:
         raise UsageError(str(exc), hint="--target takes one of " + ", ".join((*RELEASES, "all"))) from exc
+    if max_damage is not None and max_damage < 0:
+        raise UsageError("max_damage must be 0 or more (or None for no limit)")
     source = open_source(src, gzip=gzip)
     result = CheckResult(file=name or source.name, gzip=source.gzip, target=releases, deep=deep)
     try:
-        _Checker(Framer(source), result, max_problems).run()
+        _Checker(Framer(source), result, max_problems, max_damage).run()
     finally:
         if isinstance(src, (str, os.PathLike)):
             source.close()

@@ -98,7 +98,7 @@ class ArchiveReader:
         return header, entries
 
     # -- body (§2, §6) ---------------------------------------------------------
-    def _body(self, with_documents: bool) -> Iterator[Event]:
+    def _body(self, with_documents: bool, runs: bool = False) -> Iterator[Any]:
         if self._started:
             raise UsageError(
                 "the body of an archive can be read only once",
@@ -156,7 +156,11 @@ class ArchiveReader:
                 summary.crc_value = crc
                 summary.documents += count
                 summary.bytes += end - begin
-                if with_documents:
+                if runs:
+                    # The buffer's own bytes: no copy, however large the documents (§8).
+                    with memoryview(buf) as view, view[begin:end] as piece:
+                        yield ns, piece, count
+                elif with_documents:
                     base = fr.base
                     with memoryview(buf) as view:
                         for a, b in split_run(buf, begin, end):
@@ -190,6 +194,17 @@ class ArchiveReader:
         if entry is None:
             raise UsageError("the prelude declares no entry for this namespace", namespace=str(key))
         return entry
+
+    def document_runs(self) -> Iterator[tuple[Namespace, memoryview, int]]:
+        """(namespace, bytes, count): runs of consecutive documents of one namespace.
+
+        The memoryview points into the reader's buffer: it is valid only until
+        the next item is asked for (copy it to keep it).  Nothing is allocated
+        per document, which suits copying documents out as they are.
+        """
+        for item in self._body(True, runs=True):
+            if type(item) is tuple:  # not a Segment or NamespaceEnd (named tuples)
+                yield item
 
     @overload
     def documents(
@@ -262,7 +277,7 @@ class ArchiveReader:
                     active[ns] = consumers.get(ns) or consumers.get(str(ns))
             return active[ns]
 
-        for event in self._body(True):
+        for event in self.events():
             kind = type(event)
             if kind is Document:
                 consumer = lookup(event.ns)

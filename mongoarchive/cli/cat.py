@@ -7,6 +7,11 @@ is installed (see ``mongoarchive._extjson``).  Every CRC of the namespaces read
 is still checked; a damaged archive stops the output with an error (exit 1)
 after the documents before the damage.  An ``--ns`` pattern that matches no
 namespace of the archive is an error too (exit 1), reported after the output.
+
+Memory does not grow with the archive: ``--bson`` writes runs of documents
+straight from the reader's buffer, and Extended JSON lines leave in batches of
+about ``_BATCH_BYTES``.  One document needs a few times its size while it is
+converted (its bytes, libbson's text, the parsed value, the final line).
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import BinaryIO
 
 from .. import open as open_archive
 from .._extjson import backend, converter
+from .._framing import split_run
 from .._text import plural
 from ..errors import MongoArchiveError, UsageError
 from ..model import Namespace
@@ -35,7 +42,8 @@ from ._common import (
 NAME = "cat"
 HELP = "write the documents as Extended JSON lines or raw BSON"
 
-_BATCH = 512
+#: Output is written when this many bytes (or characters) are pending.
+_BATCH_BYTES = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,32 +93,27 @@ def run(args: argparse.Namespace) -> int:
 
         if limit == 0:
             return _unmatched(args.ns_include, archive)
+        lines = _Lines(out)
         count = 0
-        raw_batch: list[bytes] = []
-        text_batch: list[str] = []
         try:
-            for ns, raw in archive.documents():
+            for ns, run, n in archive.document_runs():
                 if not selected(ns):
                     continue
+                if limit is not None and count + n >= limit:
+                    # The run ends the output: only its first documents are wanted.
+                    n = limit - count
+                    run = run[: split_run(run, 0, len(run))[n - 1][1]]
                 if convert is None:
-                    raw_batch.append(raw)
-                    if len(raw_batch) >= _BATCH:
-                        out.write(b"".join(raw_batch))
-                        raw_batch.clear()
+                    out.write(run)
                 else:
-                    text_batch.append(convert(raw))
-                    if len(text_batch) >= _BATCH:
-                        out.write(("\n".join(text_batch) + "\n").encode("utf-8", "surrogateescape"))
-                        text_batch.clear()
-                count += 1
+                    for a, b in split_run(run, 0, len(run)):
+                        lines.add(convert(run[a:b].tobytes()))
+                count += n
                 if limit is not None and count >= limit:
                     break
         finally:
             # Documents read before an error still reach the output.
-            if raw_batch:
-                out.write(b"".join(raw_batch))
-            if text_batch:
-                out.write(("\n".join(text_batch) + "\n").encode("utf-8", "surrogateescape"))
+            lines.flush()
             out.flush()
         if verbosity(args) > 0:
             how = "raw BSON" if convert is None else f"{args.json} Extended JSON via {backend()}"
@@ -133,3 +136,32 @@ def _unmatched(patterns: list[str], archive: ArchiveReader) -> int:
     )
     print(error_line(error), file=sys.stderr)
     return 1
+
+
+class _Lines:
+    """Extended JSON lines on their way out: batched by size, never the whole output."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.pending: list[str] = []
+        self.size = 0
+
+    def add(self, line: str) -> None:
+        if len(line) >= _BATCH_BYTES:
+            self.flush()
+            # A huge line goes out in slices: no second full-size copy as bytes.
+            for i in range(0, len(line), _BATCH_BYTES):
+                self.out.write(line[i : i + _BATCH_BYTES].encode("utf-8", "surrogateescape"))
+            self.out.write(b"\n")
+            return
+        self.pending.append(line)
+        self.size += len(line) + 1
+        if self.size >= _BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.pending.append("")
+            self.out.write("\n".join(self.pending).encode("utf-8", "surrogateescape"))
+            self.pending.clear()
+            self.size = 0

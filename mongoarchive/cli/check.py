@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from .. import is_archive
 from .._releases import RELEASES, parse_target
 from .._text import plural, printable
-from ..checker import CheckResult, Problem, check_archive
+from ..checker import DEFAULT_MAX_DAMAGE, CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import (
     add_format_argument,
@@ -61,8 +62,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1000,
         metavar="N",
-        help="stop listing after N problems per file (default: 1000)",
+        help="stop listing after N problems (and N unchecked ranges) per file (default: 1000)",
     )
+    parser.add_argument(
+        "--max-damage",
+        type=byte_count,
+        default=DEFAULT_MAX_DAMAGE,
+        metavar="BYTES",
+        help="stop checking a file after BYTES that could not be checked (suffixes KiB, MiB, GiB; "
+        "'none': no limit; default: 64MiB)",
+    )
+
+
+_SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_count(text: str) -> int | None:
+    """``1048576``, ``1MiB``, ``64M``, ``2GiB`` as bytes; ``none`` as None (no limit)."""
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    found = _SIZE.fullmatch(text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} (say 1048576, 1MiB or none)")
+    unit = (found.group(2) or "").lower()[:1]
+    return int(found.group(1)) * _UNITS[unit]
 
 
 def problem_line(file: str, p: Problem) -> str:
@@ -90,6 +114,16 @@ def render_text(result: CheckResult, strict: bool, be_quiet: bool) -> list[str]:
     for start, end in result.unchecked:
         stop = "the end of the stream (unknown)" if end is None else str(end)
         lines.append(f"{file}: unchecked bytes {start} to {stop}: not validated")
+    if result.unchecked_omitted:
+        lines.append(
+            f"{file}: {plural(result.unchecked_omitted, 'more unchecked range', 'more unchecked ranges')} "
+            f"not listed ({plural(result.unchecked_bytes, 'unchecked byte')} in all)"
+        )
+    if result.untracked_blocks:
+        lines.append(
+            f"{file}: {plural(result.untracked_blocks, 'block')} of further undeclared namespaces: "
+            "framing checked, CRC not followed"
+        )
     errors, warnings = result.error_count, result.warning_count
     if result.truncated_report:
         lines.append(
@@ -155,7 +189,12 @@ def run(args: argparse.Namespace) -> int:
             with open_input(path, args, "checking") as handle:
                 name = "<stdin>" if path == "-" else path
                 result = check_archive(
-                    handle, name=name, max_problems=args.max_problems, target=args.target, deep=args.deep
+                    handle,
+                    name=name,
+                    max_problems=args.max_problems,
+                    target=args.target,
+                    deep=args.deep,
+                    max_damage=args.max_damage,
                 )
         except ArchiveIOError as exc:
             status = EXIT_USAGE
