@@ -51,6 +51,8 @@ REFUSED: dict[str, tuple[str, str | None] | None] = {
     "trailing-data": _ALL,
     "unfinished-namespace": _ALL,
     "unseen-namespace": _ALL,
+    # check gave up after --max-damage bytes it could not read as an archive: damaged framing.
+    "damage-limit": _ALL,
     # Restore time: mongorestore parses a collection's metadata when it restores it (§3.2).
     "bad-metadata": _ALL,
     "bad-bson": _ALL,

@@ -237,7 +237,7 @@ def test_unended_visits_the_aliases_once() -> None:
             Counting.calls += 1
             return super().__iter__()
 
-    demux.aliases = Counting(demux.aliases)
+    demux.timeseries = Counting(demux.timeseries)
     errors = demux.unended(0)
     assert len(errors) == 300
     assert Counting.calls <= 1
@@ -278,6 +278,10 @@ def test_cat_writes_in_bounded_pieces(fmt: list[str], tmp_path: Any, monkeypatch
 
     class Stdout:
         buffer = out
+
+        @staticmethod
+        def flush() -> None:
+            out.flush()
 
     monkeypatch.setattr(sys, "stdout", Stdout)
     assert main(["cat", *fmt, str(path)]) == 0
