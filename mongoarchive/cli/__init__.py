@@ -18,6 +18,7 @@ from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 from . import cat as cat_verb
 from . import check as check_verb
 from . import dump as dump_verb
+from . import filter as filter_verb
 from . import inspect as inspect_verb
 from . import pack as pack_verb
 from . import salvage as salvage_verb
@@ -30,7 +31,7 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
 VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb, salvage_verb]
-VERBS += [unpack_verb, pack_verb]
+VERBS += [unpack_verb, pack_verb, filter_verb]
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
