@@ -20,7 +20,6 @@ public reader yields the parsed values only).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -36,6 +35,7 @@ from ._io import Source, open_sink, open_source
 from .errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
 from .model import CollectionEntry, Document, Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter
+from .nsrename import Renamer, escape_pattern
 from .reader import ArchiveReader
 from .writer import encode_document
 
@@ -55,101 +55,10 @@ DocumentFn = Callable[[Namespace, bytes], "bytes | Mapping[str, Any] | None"]
 MetadataFn = Callable[[Namespace, dict[str, Any]], dict[str, Any]]
 
 OPLOG = Namespace("", "oplog")
+MAGIC = b"\x6d\xe2\x99\x81"
 TERMINATOR = b"\xff\xff\xff\xff"
 _BUCKETS = "system.buckets."
 _SON: CodecOptions[Any] = CodecOptions(document_class=SON)
-
-
-# -- mongorestore's namespace renaming (mongorestore/ns) ---------------------------
-_WILDCARD = re.compile(r"^(|.*[^\\])\*(.*)$", re.DOTALL)
-_VARIABLE = re.compile(r"^\$([^$]*)\$(.*)$", re.DOTALL)
-_REGEX_SPECIAL = set("*[](){}\\?$^+!.|")
-
-
-def escape_pattern(name: str) -> str:
-    """``name`` as a literal in a namespace pattern: ``\\`` and ``*`` get a backslash."""
-    return name.replace("\\", "\\\\").replace("*", "\\*")
-
-
-def _unescape(text: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("\\\\", i) or text.startswith("\\*", i):
-            out.append(text[i + 1])
-            i += 2
-        elif text[i] == "\\":
-            i += 1  # a lone backslash is dropped, as mongorestore does
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _wildcards_to_variables(text: str) -> str:
-    # Like mongorestore: unescaped stars become $1$, $2$... counted from the last one.
-    count = 1
-    while (match := _WILDCARD.match(text)) is not None:
-        text = f"{match.group(1)}${count}${match.group(2)}"
-        count += 1
-    return _unescape(text)
-
-
-def _compile_rename(source: str, target: str) -> tuple[re.Pattern[str], list[str | int]]:
-    """A pattern for ``source`` and the pieces of ``target`` (text, or a group number)."""
-    what = f"--nsFrom {source!r} --nsTo {target!r}"
-    if "$" in source:
-        if source.count("$") % 2 or target.count("$") % 2:
-            raise UsageError(f"{what}: an odd number of '$'", hint="variables are written $name$")
-    elif source.count("*") - source.count("\\*") != target.count("*") - target.count("\\*"):
-        raise UsageError(
-            f"{what}: a different number of '*'", hint="each '*' of --nsFrom needs one in --nsTo"
-        )
-    if "$" not in source:
-        source, target = _wildcards_to_variables(source), _wildcards_to_variables(target)
-    groups: dict[str, int] = {}
-    regex = []
-    while source:
-        if (match := _VARIABLE.match(source)) is not None:
-            name, source = match.group(1), match.group(2)
-            if name in groups:
-                raise UsageError(f"{what}: the variable ${name}$ is used twice")
-            groups[name] = len(groups) + 1
-            regex.append("(.*?)")
-            continue
-        ch, source = source[0], source[1:]
-        if ch == "$":
-            raise UsageError(f"{what}: a '$' outside a $variable$")
-        regex.append("\\" + ch if ch in _REGEX_SPECIAL else ch)
-    pieces: list[str | int] = []
-    while target:
-        if (match := _VARIABLE.match(target)) is not None:
-            name, target = match.group(1), match.group(2)
-            if name not in groups:
-                raise UsageError(f"{what}: --nsTo uses ${name}$, which --nsFrom does not define")
-            pieces.append(groups[name])
-            continue
-        ch, target = target[0], target[1:]
-        if ch == "$":
-            raise UsageError(f"{what}: a '$' outside a $variable$")
-        pieces.append(ch)
-    return re.compile("^" + "".join(regex) + "$", re.DOTALL), pieces
-
-
-class Renamer:
-    """mongorestore's ``--nsFrom``/``--nsTo``: ``*`` wildcards or ``$var$`` variables; the last pair wins."""
-
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        self.rules = [_compile_rename(a, b) for a, b in reversed(list(pairs))]
-
-    def __bool__(self) -> bool:
-        return bool(self.rules)
-
-    def __call__(self, name: str) -> str:
-        for pattern, pieces in self.rules:
-            match = pattern.match(name)
-            if match is not None:
-                return "".join(p if isinstance(p, str) else match.group(p) for p in pieces)
-        return name
 
 
 def _split(name: str) -> Namespace:
@@ -228,6 +137,7 @@ class _Plan:
     raw_entry: bytes | None  # None: the entry is rebuilt
     metadata: str
     written: int = 0  # blocks written for it
+    sink: _Blocks | None = None  # the output it goes to
 
     def route(self, data_ns: Namespace) -> bool:
         """Set ``out_data`` for input data namespace ``data_ns``; True if its header changes."""
@@ -278,11 +188,13 @@ def _plans(
     metadata: MetadataFn | None,
     documents_change: Callable[[Namespace], bool],
     keep_oplog: bool,
+    outputs: dict[Namespace, str],
+    origin: str = "",
 ) -> tuple[dict[Namespace, _Plan | None], list[_Plan], list[Namespace]]:
+    """What each namespace of ``archive`` becomes; ``outputs`` (output -> source) is shared across inputs."""
     by_data: dict[Namespace, _Plan | None] = {}
     kept: list[_Plan] = []
     dropped: list[Namespace] = []
-    outputs: dict[Namespace, Namespace] = {}
     for entry in archive.collections:
         ns = entry.namespace
         names = [ns]
@@ -311,13 +223,13 @@ def _plans(
         for claimed in {out, Namespace(out.db, _BUCKETS + out.collection)} if len(names) > 1 else {out}:
             if claimed in outputs:
                 raise NamespaceError(
-                    f"{str(outputs[claimed])!r} and {str(ns)!r} would both become {str(claimed)!r}",
+                    f"{outputs[claimed]!r} and {origin + str(ns)!r} would both become {str(claimed)!r}",
                     offset=entry.offset,
                     namespace=str(ns),
                     code="rename-collision",
                     hint="map every namespace to a name of its own (check --nsFrom/--nsTo)",
                 )
-            outputs[claimed] = ns
+            outputs[claimed] = origin + str(ns)
         text = entry.metadata
         if text and (metadata is not None or out != ns):
             meta = entry.parse_metadata().raw
@@ -376,17 +288,20 @@ class _Blocks:
     def __init__(self, sink: Any) -> None:
         self.sink = sink
         self.open: Namespace | None = None  # the data block being written
+        self.last = -1  # the input block (by number) written last
 
-    def data_block(self, ns: Namespace, header: bytes) -> None:
+    def data_block(self, ns: Namespace, header: bytes, block: int) -> None:
         self.sink.write(header if self.open is None else TERMINATOR + header)
         self.open = ns
+        self.last = block
 
     def documents(self, raw: bytes) -> None:
         self.sink.write(raw)
 
-    def eof_block(self, header: bytes) -> None:
+    def eof_block(self, header: bytes, block: int) -> None:
         self.sink.write((header if self.open is None else TERMINATOR + header) + TERMINATOR)
         self.open = None
+        self.last = block
 
 
 def rewrite(
@@ -421,19 +336,16 @@ def rewrite(
     def changes(ns: Namespace) -> bool:
         return documents is not None or (query is not None and query_in(ns))
 
-    tap = _Tap(open_source(src))
-    archive = ArchiveReader(cast(Source, tap))
+    tap, archive = open_input(src)
     try:
-        by_data, kept, dropped = _plans(archive, tap, select, renamer, metadata, changes, keep_oplog)
+        by_data, kept, dropped = _plans(archive, tap, select, renamer, metadata, changes, keep_oplog, {})
         sink = open_sink(dst, gzip=archive.gzip if gzip is None else gzip)
         try:
-            prelude = bytearray(b"\x6d\xe2\x99\x81")
-            header_at = 4
-            prelude += tap.take(header_at)
+            blocks = _Blocks(sink)
             for plan in kept:
-                prelude += _entry_bytes(plan, tap)
-            sink.write(bytes(prelude + TERMINATOR))
-            dropped_docs = _body(archive, tap, by_data, _Blocks(sink), documents, query, query_in)
+                plan.sink = blocks
+            sink.write(prelude_bytes(tap, kept))
+            dropped_docs = _body(archive, tap, by_data, documents, query, query_in)
             sink.commit()
         except BaseException:
             sink.abort()
@@ -445,24 +357,38 @@ def rewrite(
     return RewriteResult(name, rows, dropped, dropped_docs)
 
 
+def open_input(src: Any) -> tuple[_Tap, ArchiveReader]:
+    """A reader of ``src`` whose source keeps the bytes needed to copy headers."""
+    tap = _Tap(open_source(src))
+    return tap, ArchiveReader(cast(Source, tap))
+
+
+def prelude_bytes(tap: _Tap, plans: Iterable[_Plan], header: bytes | None = None) -> bytes:
+    """Magic, the archive header (copied unless given), the entries of ``plans``, terminator (§3)."""
+    parts = [MAGIC, header if header is not None else tap.take(4)]
+    parts.extend(_entry_bytes(plan, tap) for plan in plans)
+    parts.append(TERMINATOR)
+    return b"".join(parts)
+
+
 def _body(
     archive: ArchiveReader,
     tap: _Tap,
     by_data: dict[Namespace, _Plan | None],
-    out: _Blocks,
     documents: DocumentFn | None,
     query: Callable[[bytes], bool] | None,
     query_in: Callable[[Namespace], bool],
 ) -> int:
+    """Copy the body to each kept namespace's ``sink``; returns the number of documents dropped."""
     plan: _Plan | None = None
-    adjacent = True  # no input block was dropped since the last one written
+    out: _Blocks | None = None
+    block = -1  # number of the current input block
     pending = False  # a changed namespace's block header waits for its first document
     dropped_docs = 0
-    filt = query
     for event in archive.events():
         if isinstance(event, Document):
             tap.keep(event.offset)
-            if plan is None:
+            if plan is None or out is None:
                 continue
             raw = event.raw
             if plan.documents_change:
@@ -473,56 +399,59 @@ def _body(
                         continue
                     if new is not raw:
                         raw = _checked(new, event)
-                if filt is not None and query_in(event.ns) and not filt(raw):
+                if query is not None and query_in(event.ns) and not query(raw):
                     dropped_docs += 1
                     continue
                 if pending:
-                    _open_block(out, plan)
+                    _open_block(out, plan, block)
                     pending = False
             out.documents(raw)
+            out.last = block
             plan.crc = crc64(raw, plan.crc)
             plan.documents += 1
             plan.bytes += len(raw)
         elif isinstance(event, Segment):
             tap.keep(event.offset)
+            block += 1
             plan = by_data[event.ns]
-            if plan is None:
-                adjacent = False
+            out = plan.sink if plan is not None else None
+            if plan is None or out is None:
                 continue
             renamed = plan.route(event.ns)
             if plan.documents_change:
                 # Like the multiplexer: a header only when the namespace changes (§9).
                 pending = out.open != plan.out_data
                 continue
-            if out.open == plan.out_data and not adjacent:
-                adjacent = True  # merge with the block before the dropped one
+            if out.open == plan.out_data and out.last != block - 1:
+                # The blocks between were left out of this output: the multiplexer
+                # would have written one block, so this one continues it.
+                out.last = block
                 continue
             header = _namespace_header(plan.out_data, False, 0) if renamed else tap.take(event.offset)
-            out.data_block(plan.out_data, header)
+            out.data_block(plan.out_data, header, block)
             plan.written += 1
-            adjacent = True
         elif isinstance(event, NamespaceEnd):
             tap.keep(event.offset)
+            block += 1
             end_plan = by_data[event.ns]
-            plan = None
-            pending = False
-            if end_plan is None:
-                adjacent = False
+            plan, out, pending = None, None, False
+            end_out = end_plan.sink if end_plan is not None else None
+            if end_plan is None or end_out is None:
                 continue
             renamed = end_plan.route(event.ns)
             if end_plan.documents_change:
-                if end_plan.written == 0 and out.open != end_plan.out_data:
+                if end_plan.written == 0 and end_out.open != end_plan.out_data:
                     # §5.5: a namespace without documents still gets its empty block.
-                    _open_block(out, end_plan)
+                    _open_block(end_out, end_plan, block)
                 header = _namespace_header(end_plan.out_data, True, end_plan.crc)
-            elif renamed:
-                header = _namespace_header(end_plan.out_data, True, event.crc)
             else:
-                header = tap.take(event.offset)
-            if not end_plan.documents_change:
                 end_plan.crc = event.crc
-            out.eof_block(header)
-            adjacent = True
+                header = (
+                    _namespace_header(end_plan.out_data, True, event.crc)
+                    if renamed
+                    else tap.take(event.offset)
+                )
+            end_out.eof_block(header, block)
     return dropped_docs
 
 
@@ -538,8 +467,8 @@ def _checked(new: Any, event: Document) -> bytes:
         ) from exc
 
 
-def _open_block(out: _Blocks, plan: _Plan) -> None:
-    out.data_block(plan.out_data, _namespace_header(plan.out_data, False, 0))
+def _open_block(out: _Blocks, plan: _Plan, block: int) -> None:
+    out.data_block(plan.out_data, _namespace_header(plan.out_data, False, 0), block)
     plan.written += 1
 
 
