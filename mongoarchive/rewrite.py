@@ -116,6 +116,22 @@ class _Tap:
         size = int.from_bytes(self.buf[at : at + 4], "little")
         return bytes(self.buf[at : at + size])
 
+    def take_raw(self, offset: int, n: int) -> bytes:
+        """``n`` bytes at stream ``offset``, as far as they were read."""
+        at = offset - self.base
+        return bytes(self.buf[at : at + n])
+
+    def read_rest(self, n: int = -1) -> bytes:
+        """Read on from the source without keeping the bytes (what follows the archive)."""
+        if n >= 0:
+            buf = bytearray(n)
+            got = self._source.readinto(memoryview(buf))
+            return bytes(buf[:got])
+        parts = []
+        while chunk := self.read_rest(1024 * 1024):
+            parts.append(chunk)
+        return b"".join(parts)
+
     def keep(self, offset: int) -> None:
         """Forget what lies before ``offset`` (in large steps: deleting a prefix moves the rest)."""
         dead = offset - self.base
