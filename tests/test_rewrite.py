@@ -441,3 +441,79 @@ def test_query_null_ranges_and_types(query: dict[str, Any], expected: list[int])
     docs = [d for d in QUERY_DOCS if d["_id"] not in (5, 7)] + [{"_id": 5}, {"_id": 7, "a": None}]
     matches = compile_query(query)
     assert sorted(d["_id"] for d in docs if matches(bson.encode(d))) == expected
+
+
+# -- against the official mongorestore ---------------------------------------------------
+RESTORE = REPO_ROOT.parent / "shared" / "oracle" / "100.18.0" / "mongorestore"
+RESTORE_CASES = [
+    [],
+    ["--nsInclude", "shop.*"],
+    ["--nsInclude", "*.orders", "--nsInclude", "data.east*"],
+    ["--nsExclude", "shop.*", "--nsExclude", "*.x"],
+    ["--nsFrom", "shop.*", "--nsTo", "staging.*"],
+    ["--nsFrom", "data.$prefix$_$customer$", "--nsTo", "$customer$.$prefix$"],
+    ["--nsInclude", "data.*", "--nsFrom", "data.*_*", "--nsTo", "*.by_*"],
+    ["--nsFrom", "shop.*", "--nsTo", "a.*", "--nsFrom", "shop.orders", "--nsTo", "b.orders"],
+    ["--nsFrom", "*.*", "--nsTo", "all_*.*"],
+]
+
+
+@pytest.fixture(scope="module")
+def restore_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from dumpserver import SecantusServer, secantusd_path
+
+    if not RESTORE.exists():
+        pytest.skip("the official tools are not in ../shared/oracle")
+    if secantusd_path() is None:
+        pytest.skip("SecantusDB is not installed (pip install SecantusDB==0.7.0b3)")
+    server = SecantusServer(tmp_path_factory.mktemp("restore")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _restore_source(path: Path) -> Path:
+    names = ["shop.orders", "shop.customers", "shop.a_b", "data.east_acme", "data.west_beta", "other.x"]
+    with mongoarchive.open(path, "w", server_version="8.0.4", tool_version="100.18.0") as w:
+        meta = '{"indexes":[{"v":{"$numberInt":"2"},"key":{"_id":{"$numberInt":"1"}},"name":"_id_"}]}'
+        writers = [w.add_collection(*name.split(".", 1), meta) for name in names]
+        for ns_writer in writers:
+            ns_writer.write({"_id": 1, "from": str(ns_writer.ns)})
+    return path
+
+
+@pytest.mark.parametrize("flags", RESTORE_CASES, ids=lambda f: " ".join(f) or "none")
+def test_namespaces_are_those_mongorestore_restores(
+    restore_server: Any, tmp_path: Path, flags: list[str]
+) -> None:
+    src = _restore_source(tmp_path / "src.archive")
+    with restore_server.client() as client:
+        for db in client.list_database_names():
+            if db not in ("admin", "config", "local"):
+                client.drop_database(db)
+        result = subprocess.run(
+            [str(RESTORE), f"--uri={restore_server.uri}", f"--archive={src}", *flags],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        theirs = {
+            f"{db}.{c}"
+            for db in client.list_database_names()
+            if db not in ("admin", "config", "local")
+            for c in client[db].list_collection_names()
+        }
+    includes = [flags[i + 1] for i, f in enumerate(flags) if f == "--nsInclude"]
+    excludes = [flags[i + 1] for i, f in enumerate(flags) if f == "--nsExclude"]
+    pairs = list(
+        zip(
+            [flags[i + 1] for i, f in enumerate(flags) if f == "--nsFrom"],
+            [flags[i + 1] for i, f in enumerate(flags) if f == "--nsTo"],
+            strict=True,
+        )
+    )
+    out = copy(src, include=includes, exclude=excludes, rename=pairs)
+    with mongoarchive.open(io.BytesIO(out)) as archive:
+        ours = {str(c.namespace) for c in archive.collections}
+    assert ours == theirs
