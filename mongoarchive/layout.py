@@ -50,6 +50,7 @@ PRELUDE_FILE = "prelude.json"
 USERS_ROLES = ("$admin.system.users", "$admin.system.roles", "$admin.system.version")
 
 _MAX_ESCAPED = 238
+_MAX_NAME = 255  # bytes in one file name on the usual file systems
 _KEEP = 208
 # Go's url.QueryEscape leaves only these bytes alone; a space becomes '+'.
 _SAFE = "-_.~"
@@ -117,6 +118,8 @@ def _check_db(db: str, ns: str, offset: int | None) -> None:
         bad = f"the database name {db!r} would name the directory itself or its parent"
     elif any(ch in db for ch in "/\\\x00"):
         bad = "the database name holds '/', '\\' or NUL, which would leave its directory"
+    elif len(db.encode("utf-8", "surrogateescape")) > _MAX_NAME:
+        bad = f"the database name is longer than the {_MAX_NAME} bytes a directory name may have"
     if bad is not None:
         raise NamespaceError(
             bad,

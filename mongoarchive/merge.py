@@ -13,8 +13,10 @@ next one.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +45,7 @@ from .rewrite import (
 __all__ = ["MergeResult", "SplitResult", "merge", "split"]
 
 SplitBy = Literal["archive", "database", "namespace"]
+_MAX_STEM = 200
 
 
 @dataclasses.dataclass(slots=True)
@@ -187,6 +190,10 @@ def _file_name(ns: Namespace, by: SplitBy, part: int) -> str:
         stem = f"{escape_collection(ns.db)}.{escape_collection(ns.collection)}"
     if stem.startswith("."):
         stem = "%2E" + stem[1:]  # never a hidden file, never "." or ".."
+    if len(stem) > _MAX_STEM:
+        # Room for the writer's temporary name too; the hash keeps long names apart.
+        digest = hashlib.sha1(f"{ns.db}\x00{ns.collection}".encode("utf-8", "surrogateescape")).digest()
+        stem = stem[:160] + "%24" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
     return f"{prefix}{stem}.archive"
 
 

@@ -144,6 +144,20 @@ def test_split_name_collision_keeps_nothing(tmp_path: Path) -> None:
     assert list((tmp_path / "d").iterdir()) == []
 
 
+def test_long_names_get_short_files(tmp_path: Path) -> None:
+    src = io.BytesIO()
+    with mongoarchive.open(src, "w", server_version="8.0.4") as w:
+        ns_writers = [w.add_collection("d" * 300, "c" * 300), w.add_collection("d" * 300, "c" * 299 + "x")]
+        for ns_writer in ns_writers:
+            ns_writer.write({"_id": str(ns_writer.ns)[-1]})
+    result = split(io.BytesIO(src.getvalue()), tmp_path, by="namespace")
+    assert len(result.archives) == 2 and all(len(name) < 220 for name in result.archives)
+    pieces: dict[str, Any] = {}
+    for name in result.archives:
+        pieces.update(content(tmp_path / name))
+    assert pieces == content(src.getvalue())
+
+
 def test_existing_outputs_need_force(tmp_path: Path) -> None:
     src = VALID / "sample.archive"
     split(src, tmp_path)

@@ -182,6 +182,24 @@ def test_a_cut_bson_file_is_an_error_with_its_offset(tmp_path: Path) -> None:
     assert info.value.offset == 0
 
 
+def test_hostile_collection_names_in_metadata_are_only_data(tmp_path: Path) -> None:
+    d = tmp_path / "work" / "d" / "db"
+    d.mkdir(parents=True)
+    (d / "c.metadata.json").write_text('{"indexes":[],"collectionName":"../../etc/x\\u0000"}')
+    (d / "c.bson").write_bytes(mongoarchive_bson({"_id": 1}))
+    pack(tmp_path / "work" / "d", tmp_path / "work" / "p.archive", server_version="8.0.0")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "c.bson",
+        "c.metadata.json",
+        "d",
+        "db",
+        "p.archive",
+        "work",
+    ]
+    with mongoarchive.open(tmp_path / "work" / "p.archive") as archive:
+        assert [c.collection for c in archive.collections] == ["../../etc/x\x00"]
+
+
 def test_two_files_for_one_collection_are_refused(tmp_path: Path) -> None:
     d = tmp_path / "d" / "db"
     d.mkdir(parents=True)

@@ -170,6 +170,7 @@ def mongoarchive_path(vector: str) -> Path:
         [("../../etc", "x", "collection")],
         [("a\\b", "x", "collection")],
         [("nul\x00", "x", "collection")],
+        [("d" * 256, "x", "collection")],
         [("", "notoplog", "")],
         [("oplog.bson", "x", "collection"), ("", "oplog", "")],
         [("prelude.json", "x", "collection")],
