@@ -140,3 +140,12 @@ def is_archive(src: Source) -> bool:
     finally:
         if isinstance(src, (str, os.PathLike)):
             source.close()
+
+
+# Whole-archive operations; last, because they use open() above.
+from .merge import merge, split  # noqa: E402
+from .pack import pack  # noqa: E402
+from .rewrite import rewrite  # noqa: E402
+from .unpack import unpack  # noqa: E402
+
+__all__ += ["merge", "pack", "rewrite", "split", "unpack"]
