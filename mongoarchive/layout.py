@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from .errors import NamespaceError
+from .errors import MetadataError, NamespaceError
 from .model import CollectionEntry, Namespace
 
 __all__ = [
@@ -130,6 +130,19 @@ def _check_db(db: str, ns: str, offset: int | None) -> None:
         )
 
 
+def _kind(entry: CollectionEntry) -> str | None:
+    """The entry's type; archives written before 2021 have none, so it is read from the options."""
+    if entry.type is not None or not entry.metadata:
+        return entry.type
+    try:
+        options = entry.parse_metadata().options
+    except MetadataError:
+        return None
+    if "viewOn" in options:
+        return "view"
+    return "timeseries" if "timeseries" in options else None
+
+
 def _suffix(gzip: bool) -> str:
     return ".gz" if gzip else ""
 
@@ -194,10 +207,11 @@ def plan(entries: Iterable[CollectionEntry], *, gzip: bool, with_prelude: bool) 
                 meta = claim(f"{base}{stem}.metadata.json{gz}", ns, at, "dir") if entry.metadata else None
                 data: str | None = None  # §5.3: mongodump writes no data file for a view
                 data_ns = entry.namespace
-                if entry.type == "timeseries":
+                kind = _kind(entry)
+                if kind == "timeseries":
                     data_ns = Namespace(entry.db, "system.buckets." + entry.collection)
                     data = claim(f"{base}{escape_collection(data_ns.collection)}.bson{gz}", ns, at, "dir")
-                elif entry.type != "view":
+                elif kind != "view":
                     data = claim(f"{base}{stem}.bson{gz}", ns, at, "dir")
                 item = NamespaceFiles(entry, data_ns, data, meta)
         for key in {item.entry.namespace, item.data_ns}:

@@ -228,7 +228,10 @@ def test_a_damaged_archive_leaves_nothing(tmp_path: Path) -> None:
 def test_many_interleaved_namespaces_reopen_their_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mongoarchive.unpack as unpack_module
+    import importlib
+
+    # The package exports the function unpack under the module's name.
+    unpack_module = importlib.import_module("mongoarchive.unpack")
 
     monkeypatch.setattr(unpack_module, "MAX_OPEN_FILES", 2)
     src = mongoarchive_path("interleaved")
@@ -259,3 +262,18 @@ def test_cli_unpack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "unpack", str(bad), str(tmp_path / "e"))
     assert status == 1 and "in namespace '...x'" in err and "at byte" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_archives_without_types_lay_views_out_by_their_options(tmp_path: Path) -> None:
+    src = tmp_path / "a.archive"
+    with mongoarchive.open(src, "w", server_version="4.2.0", tool_version="100.1.0") as w:
+        w.add_collection("db", "v", '{"options":{"viewOn":"c","pipeline":[]},"indexes":[]}', type=None)
+        w.add_collection("db", "c", '{"options":{},"indexes":[]}', type=None).write({"_id": 1})
+    unpack(src, tmp_path / "d")
+    assert listing(tmp_path / "d") == [
+        "db",
+        "db/c.bson",
+        "db/c.metadata.json",
+        "db/v.metadata.json",
+        "prelude.json",
+    ]
