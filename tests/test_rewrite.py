@@ -14,6 +14,8 @@ import pytest
 from cli_helpers import read, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from official_dumps import RELEASES, Dumps
+from official_dumps import official_dumps as official_dumps  # the fixture
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
 from strategies import archive_models, write_model
 
@@ -107,6 +109,17 @@ def test_official_parallel_writer_is_copied_exactly(tmp_path: Path, docs: int, p
         seen = blocks(src.read_bytes())
         assert len(seen) > 8 and any(a[0] != b[0] and not a[1] for a, b in itertools.pairwise(seen))
     assert copy(src) == src.read_bytes()
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_official_mongodump_archives_are_copied_exactly(
+    official_dumps: dict[str, Dumps], release: str
+) -> None:
+    d = official_dumps[release]
+    for path in (d.archive1, d.archive4):
+        assert copy(path) == path.read_bytes()
+    renamed = copy(d.archive4, rename={"alpha.*": "gamma.*"})
+    assert copy(renamed, rename={"gamma.*": "alpha.*"}) == d.archive4.read_bytes()
 
 
 @settings(max_examples=60, deadline=None)
