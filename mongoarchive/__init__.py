@@ -65,7 +65,11 @@ from .writer import ArchiveWriter, NamespaceWriter
 if TYPE_CHECKING:
     from .checker import CheckResult, check_archive
     from .dump import DumpOptions, DumpResult, dump
+    from .merge import merge, split
+    from .pack import pack
+    from .rewrite import rewrite
     from .salvage import SalvageReport, salvage
+    from .unpack import unpack
 
 __version__ = "0.1.0"
 
@@ -108,8 +112,13 @@ __all__ = [
     "crc64",
     "dump",
     "is_archive",
+    "merge",
     "open",
+    "pack",
+    "rewrite",
     "salvage",
+    "split",
+    "unpack",
 ]
 
 #: Names imported on first use, and the module holding each (PEP 562).
@@ -121,6 +130,11 @@ _LAZY = {
     "dump": "dump",
     "SalvageReport": "salvage",
     "salvage": "salvage",
+    "merge": "merge",
+    "split": "merge",
+    "pack": "pack",
+    "rewrite": "rewrite",
+    "unpack": "unpack",
 }
 
 
@@ -139,15 +153,19 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-class _Package(types.ModuleType):
-    """The package object: ``mongoarchive.dump`` and ``.salvage`` stay the functions.
+#: Functions named like the module that holds them.
+_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack"})
 
-    Importing the submodules ``mongoarchive.dump`` or ``mongoarchive.salvage``
-    would otherwise bind the module over the function of the same name.
+
+class _Package(types.ModuleType):
+    """The package object: ``mongoarchive.dump``, ``.salvage`` and the others stay the functions.
+
+    Importing a submodule such as ``mongoarchive.dump`` would otherwise bind the
+    module over the function of the same name.
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("dump", "salvage") and isinstance(value, types.ModuleType):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
             return  # the submodule stays reachable through sys.modules and from-imports
         super().__setattr__(name, value)
 

@@ -29,6 +29,7 @@ HARNESSES = [
     "fuzz_check",
     "fuzz_salvage",
     "fuzz_roundtrip",
+    "fuzz_unpack",
 ]
 REGRESSIONS = spec_vectors("regressions")
 
@@ -65,6 +66,24 @@ def test_harness_runs_over_the_seed_corpus(name: str, corpus: Path) -> None:
     for path, _ in REGRESSIONS:
         harness.test_one_input(path.read_bytes())
     harness.test_one_input(b"")
+
+
+@pytest.mark.parametrize(
+    "names",
+    [b"..\tx", b"a/b\tc", b"../../x\ty", b"\ttop", b"oplog.bson\tc\n\toplog", b"d\t..\n", b"d\tsl/ash"],
+)
+def test_unpack_harness_over_hostile_names(names: bytes) -> None:
+    _import("fuzz_unpack").test_one_input(names)
+
+
+def test_unpack_harness_sees_a_write_outside(tmp_path: Path) -> None:
+    """The sandbox check really looks: a file beside the target is a finding."""
+    harness = _import("fuzz_unpack")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "canary").write_bytes(b"canary")
+    (tmp_path / "escaped.bson").write_bytes(b"")
+    with pytest.raises(AssertionError):
+        harness.check_sandbox(str(tmp_path))
 
 
 def test_a_finding_is_raised_not_swallowed() -> None:

@@ -1,0 +1,263 @@
+"""pack: a --out directory as the archive mongodump writes; pack(unpack(a)) == a."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from official_dumps import RELEASES, Dumps
+from official_dumps import official_dumps as official_dumps  # the fixture
+
+import mongoarchive
+from mongoarchive.errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
+from mongoarchive.pack import pack, scan
+from mongoarchive.unpack import unpack
+
+
+def prelude_and_body(path: Path | bytes) -> tuple[mongoarchive.ArchiveHeader, list[tuple[str, ...]], bytes]:
+    data = path if isinstance(path, bytes) else path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    with mongoarchive.open(io.BytesIO(data)) as archive:
+        entries = sorted(
+            (c.db, c.collection, c.metadata, c.type or "", str(c.size)) for c in archive.collections
+        )
+        return archive.header, entries, data[archive.body_offset :]
+
+
+# -- against the official mongodump ----------------------------------------------
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("gz", [False, True])
+def test_pack_of_official_out_is_the_official_archive(
+    official_dumps: dict[str, Dumps], release: str, gz: bool, tmp_path: Path
+) -> None:
+    d = official_dumps[release]
+    their_header, their_entries, their_body = prelude_and_body(d.archive1)
+    old = release == "100.6.1"
+    # 100.6.1 writes no prelude.json: the server version must be given.
+    result = pack(
+        d.out_gz if gz else d.out,
+        tmp_path / "p.archive",
+        server_version=their_header.server_version if old else None,
+        concurrent_collections=1,
+    )
+    header, entries, body = prelude_and_body(tmp_path / "p.archive")
+    assert result.ignored == []
+    assert header.server_version == their_header.server_version
+    assert header.concurrent_collections == their_header.concurrent_collections == 1
+    if not old:
+        assert header == their_header  # tool_version from prelude.json
+    # mongodump's prelude order comes from a Go map, and 100.6.1 writes collection options
+    # from a Go map too: compare entries as sets, metadata parsed for 100.6.1.
+    if old:
+        assert [(e[:2], json.loads(e[2] or "{}"), e[3:]) for e in entries] == [
+            (e[:2], json.loads(e[2] or "{}"), e[3:]) for e in their_entries
+        ]
+    else:
+        assert entries == their_entries
+    assert body == their_body  # every block, byte for byte
+    assert any(ns == mongoarchive.Namespace("", "oplog") for ns, _, _ in result.namespaces)
+    assert sum(n for _, n, _ in result.namespaces) > 300
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_unpack_then_pack_of_an_official_single_writer_archive(
+    official_dumps: dict[str, Dumps], release: str, tmp_path: Path
+) -> None:
+    d = official_dumps[release]
+    unpack(d.archive1, tmp_path / "d")
+    pack(tmp_path / "d", tmp_path / "p.archive", concurrent_collections=1)
+    assert prelude_and_body(tmp_path / "p.archive") == prelude_and_body(d.archive1)
+
+
+# -- pack(unpack(a)) == a ----------------------------------------------------------
+NAMES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12)
+DOC = st.builds(lambda i, s: {"_id": i, "s": s}, st.integers(-(2**31), 2**31 - 1), st.text(max_size=30))
+
+
+@st.composite
+def single_writer_archives(draw: st.DrawFn) -> bytes:
+    """Archives the way mongodump -j 1 writes them: namespaces sorted, oplog last, one at a time."""
+    dbs = draw(st.lists(st.sampled_from(["a", "b", "shop", "x.y"]), min_size=1, max_size=3, unique=True))
+    spaces = sorted(
+        {(db, draw(NAMES)) for db in dbs for _ in range(draw(st.integers(1, 3)))},
+        key=lambda ns: (ns[0].encode(), ns[1].encode()),
+    )
+    oplog = draw(st.booleans())
+    out = io.BytesIO()
+    server = draw(st.sampled_from(["8.2.11", "7.0.14", "4.4.0"]))
+    jobs = draw(st.integers(1, 8))
+    with mongoarchive.open(
+        out, "w", server_version=server, tool_version="100.18.0", concurrent_collections=jobs
+    ) as w:
+        writers = []
+        for db, coll in spaces:
+            meta = {"indexes": [], "uuid": "0" * 32, "collectionName": coll, "type": "collection"}
+            writers.append(w.add_collection(db, coll, json.dumps(meta, separators=(",", ":"))))
+        if oplog:
+            writers.append(w.add_collection("", "oplog", "", type=""))
+        w.write_prelude()
+        for ns_writer in writers:
+            for doc in draw(st.lists(DOC, max_size=4)):
+                ns_writer.write(doc)
+            ns_writer.close()
+    return out.getvalue()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(single_writer_archives())
+def test_pack_of_unpack_is_the_identity(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    root = tmp_path_factory.mktemp("rt")
+    unpack(io.BytesIO(data), root / "d")
+    with mongoarchive.open(io.BytesIO(data)) as archive:
+        jobs = archive.header.concurrent_collections
+    out = io.BytesIO()
+    pack(root / "d", out, concurrent_collections=jobs)
+    assert out.getvalue() == data
+
+
+def test_pack_of_unpack_gzip(tmp_path: Path) -> None:
+    src = tmp_path / "a.archive"
+    with mongoarchive.open(src, "w", server_version="8.0.4", tool_version="100.18.0") as w:
+        ns_writers = [w.add_collection("db", name, '{"indexes":[]}') for name in ("c", "with space")]
+        for ns_writer in ns_writers:
+            ns_writer.write({"_id": str(ns_writer.ns)})
+    unpack(src, tmp_path / "d", gzip=True)
+    assert (tmp_path / "d" / "db" / "with+space.bson.gz").is_file()
+    pack(tmp_path / "d", tmp_path / "p.archive", gzip=True)
+    assert gzip.decompress((tmp_path / "p.archive").read_bytes()) == src.read_bytes()
+
+
+# -- what a directory may hold ------------------------------------------------------
+def test_timeseries_views_and_users_from_the_layout(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    (d / "iot").mkdir(parents=True)
+    (d / "iot" / "weather.metadata.json").write_text(
+        '{"options":{"timeseries":{"timeField":"t"}},"indexes":[]}'
+    )
+    (d / "iot" / "system.buckets.weather.bson").write_bytes(mongoarchive_bson({"_id": 1}))
+    (d / "iot" / "v.metadata.json").write_text('{"options":{"viewOn":"x","pipeline":[]},"indexes":[]}')
+    (d / "iot" / "$admin.system.users.bson").write_bytes(mongoarchive_bson({"_id": "u"}))
+    (d / "iot" / "notes.txt").write_text("not ours")
+    entries, prelude, ignored = scan(d)
+    assert prelude is None and ignored == ["iot/notes.txt"]
+    assert [(e.collection, e.type, e.data is not None) for e in entries] == [
+        ("$admin.system.users", "", True),
+        ("v", "view", False),
+        ("weather", "timeseries", True),
+    ]
+    with pytest.raises(UsageError, match="server version"):
+        pack(d, tmp_path / "p.archive")
+    pack(d, tmp_path / "p.archive", server_version="7.0.14")
+    with mongoarchive.open(tmp_path / "p.archive") as archive:
+        got = {str(ns) for ns, _ in archive.documents()}
+    assert got == {"iot.system.buckets.weather", "iot.$admin.system.users"}
+
+
+def mongoarchive_bson(doc: dict[str, object]) -> bytes:
+    import bson
+
+    return bson.encode(doc)
+
+
+def test_a_cut_bson_file_is_an_error_with_its_offset(tmp_path: Path) -> None:
+    d = tmp_path / "d" / "db"
+    d.mkdir(parents=True)
+    data = mongoarchive_bson({"_id": 1}) + mongoarchive_bson({"_id": 2, "pad": "x" * 40})
+    (d / "c.bson").write_bytes(data[:-3])
+    with pytest.raises(DocumentError) as info:
+        pack(tmp_path / "d", tmp_path / "p.archive", server_version="8.0.0")
+    assert info.value.offset == len(mongoarchive_bson({"_id": 1}))
+    assert info.value.namespace == "db.c"
+    assert not (tmp_path / "p.archive").exists()  # the output is atomic
+    (d / "c.bson").write_bytes(b"\x02\x00\x00\x00" + data)
+    with pytest.raises(DocumentError, match="length of 2 bytes") as info:
+        pack(tmp_path / "d", tmp_path / "p.archive", server_version="8.0.0")
+    assert info.value.offset == 0
+
+
+def test_hostile_collection_names_in_metadata_are_only_data(tmp_path: Path) -> None:
+    d = tmp_path / "work" / "d" / "db"
+    d.mkdir(parents=True)
+    (d / "c.metadata.json").write_text('{"indexes":[],"collectionName":"../../etc/x\\u0000"}')
+    (d / "c.bson").write_bytes(mongoarchive_bson({"_id": 1}))
+    pack(tmp_path / "work" / "d", tmp_path / "work" / "p.archive", server_version="8.0.0")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "c.bson",
+        "c.metadata.json",
+        "d",
+        "db",
+        "p.archive",
+        "work",
+    ]
+    with mongoarchive.open(tmp_path / "work" / "p.archive") as archive:
+        assert [c.collection for c in archive.collections] == ["../../etc/x\x00"]
+
+
+def test_two_files_for_one_collection_are_refused(tmp_path: Path) -> None:
+    d = tmp_path / "d" / "db"
+    d.mkdir(parents=True)
+    (d / "a+b.bson").write_bytes(b"")
+    (d / "a%20b.bson").write_bytes(b"")
+    with pytest.raises(NamespaceError, match="both stand for"):
+        pack(tmp_path / "d", tmp_path / "p.archive", server_version="8.0.0")
+
+
+def test_large_collection_is_handed_over_in_16_mib_pieces(tmp_path: Path) -> None:
+    d = tmp_path / "d" / "db"
+    d.mkdir(parents=True)
+    doc = mongoarchive_bson({"blob": "x" * (1024 * 1024)})
+    (d / "big.bson").write_bytes(doc * 17)
+    out = io.BytesIO()
+    pack(tmp_path / "d", out, server_version="8.0.0")
+    expected = io.BytesIO()
+    with mongoarchive.open(expected, "w", server_version="8.0.0", tool_version=pack_tool()) as w:
+        ns_writer = w.add_collection("db", "big", "", type="collection")
+        for _ in range(17):
+            ns_writer.write(doc)
+    assert out.getvalue() == expected.getvalue()
+
+
+def pack_tool() -> str:
+    return f"mongoarchive {mongoarchive.__version__}"
+
+
+# -- the verb --------------------------------------------------------------------------
+def test_cli_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = tmp_path / "d" / "db"
+    d.mkdir(parents=True)
+    (d / "c.bson").write_bytes(mongoarchive_bson({"_id": 1}))
+    out = tmp_path / "p.archive"
+    status, stdout, err = run(capsys, "pack", str(tmp_path / "d"), str(out), "--server-version", "8.0.0")
+    assert status == 0 and "1 namespaces, 1 documents" in stdout and err == ""
+    status, stdout, err = run(capsys, "pack", str(tmp_path / "d"), str(out), "--server-version", "8.0.0")
+    assert status == 2 and "hint: use --force" in err
+    status, stdout, err = run(
+        capsys,
+        "pack",
+        str(tmp_path / "d"),
+        str(out),
+        "--force",
+        "--format",
+        "json",
+        "--server-version",
+        "8.0.0",
+    )
+    assert status == 0 and json.loads(stdout)["namespaces"][0]["documents"] == 1
+    (d / "c.bson").write_bytes(b"\x00" * 7)
+    status, stdout, err = run(
+        capsys, "pack", str(tmp_path / "d"), str(out), "--force", "--server-version", "8.0.0"
+    )
+    assert status == 1 and "at byte 0" in err and "in namespace 'db.c'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_pack_errors_are_mongoarchive_errors(tmp_path: Path) -> None:
+    with pytest.raises(MongoArchiveError):
+        pack(tmp_path / "missing", tmp_path / "p.archive", server_version="8.0.0")
