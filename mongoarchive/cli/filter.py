@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from .._text import plural
 from ..errors import UsageError
 from ..model import Namespace
 from ..rewrite import MetadataFn, drop_indexes, rewrite
@@ -122,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
         docs = sum(n for _, _, n, _, _ in result.namespaces)
         renamed = sum(1 for src, dst, *_ in result.namespaces if src != dst)
         print(
-            f"wrote {len(result.namespaces)} namespaces ({renamed} renamed), {docs} documents, "
-            f"to {result.output}; left out {len(result.dropped)} namespaces and "
-            f"{result.documents_dropped} documents",
+            f"wrote {plural(len(result.namespaces), 'namespace')} ({renamed} renamed), "
+            f"{plural(docs, 'document')}, "
+            f"to {result.output}; left out {plural(len(result.dropped), 'namespace')} and "
+            f"{plural(result.documents_dropped, 'document')}",
             file=out,
         )
     return 0

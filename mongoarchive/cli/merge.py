@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from .._text import plural
 from ..errors import UsageError
 from ..merge import merge
 from ._common import add_format_argument, quiet
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     elif not quiet(args):
         docs = sum(row[3] for row in result.namespaces)
         print(
-            f"merged {len(args.inputs)} archives: {len(result.namespaces)} namespaces, "
-            f"{docs} documents, into {result.output}",
+            f"merged {plural(len(args.inputs), 'archive')}: {plural(len(result.namespaces), 'namespace')}, "
+            f"{plural(docs, 'document')}, into {result.output}",
             file=out,
         )
     return 0

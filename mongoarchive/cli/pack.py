@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from .._text import plural
 from ..errors import UsageError
 from ..pack import pack
 from ._common import add_format_argument, quiet
@@ -61,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
         out.write("\n")
     elif not quiet(args):
         docs = sum(n for _, n, _ in result.namespaces)
-        print(f"packed {len(result.namespaces)} namespaces, {docs} documents, into {result.output}", file=out)
+        print(
+            f"packed {plural(len(result.namespaces), 'namespace')}, {plural(docs, 'document')}, "
+            f"into {result.output}",
+            file=out,
+        )
         for name in result.ignored:
             print(f"ignored {name}: not part of the --out layout", file=out)
     return 0

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from .._text import plural
 from ..merge import split
 from ._common import add_format_argument, open_input, quiet
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     elif not quiet(args):
         found = f" ({result.inputs} archives in the input)" if result.inputs > 1 else ""
-        print(f"wrote {len(result.archives)} archives into {result.directory}{found}")
+        print(f"wrote {plural(len(result.archives), 'archive')} into {result.directory}{found}")
         for name, spaces in result.archives.items():
-            print(f"  {name}: {len(spaces)} namespaces")
+            print(f"  {name}: {plural(len(spaces), 'namespace')}")
     return 0

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from .._text import plural
 from ..unpack import unpack
 from ._common import add_format_argument, open_input, quiet
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     elif not quiet(args):
         docs = sum(s.documents for s in result.namespaces.values())
         print(
-            f"unpacked {len(result.namespaces)} namespaces, {docs} documents, "
-            f"into {len(result.files)} files under {result.directory}"
+            f"unpacked {plural(len(result.namespaces), 'namespace')}, {plural(docs, 'document')}, "
+            f"into {plural(len(result.files), 'file')} under {result.directory}"
         )
     return 0
