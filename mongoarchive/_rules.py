@@ -198,6 +198,7 @@ def decode_collection_entry(raw: bytes, offset: int) -> tuple[CollectionEntry, l
     )
     return entry, warnings
 
+
 def _top_level_types(raw: bytes) -> dict[str, int]:
     """Element type of each top-level field of a well-formed BSON document (last one wins)."""
     fixed = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
