@@ -54,6 +54,11 @@ CASES = (
     Case("cat > file, sync", ("sh", "-c", 'cat "$0" > "$1" && sync "$1"', "{in}", "{out}"), verb=False),
     Case("check", ("check", "{in}")),
     Case("filter, rename only", ("filter", "{in}", "{out}", "--nsFrom", "gen.*", "--nsTo", "renamed.*")),
+    # The same to standard output (/dev/null): the cost of the rewrite without writing a file.
+    Case(
+        "filter, rename only, to /dev/null",
+        ("filter", "{in}", "-", "--nsFrom", "gen.*", "--nsTo", "renamed.*"),
+    ),
     Case(
         "filter, exclude + rename",
         ("filter", "{in}", "{out}", "--nsExclude", "gen.c0003", "--nsFrom", "gen.*", "--nsTo", "renamed.*"),
