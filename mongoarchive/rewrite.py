@@ -31,9 +31,10 @@ from bson.json_util import CANONICAL_JSON_OPTIONS
 from bson.son import SON
 
 from ._crc import crc64, to_int64
+from ._framing import split_run
 from ._io import Source, open_sink, open_source
 from .errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
-from .model import CollectionEntry, Document, Namespace, NamespaceEnd, Segment
+from .model import CollectionEntry, Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter
 from .nsrename import Renamer, escape_pattern
 from .reader import ArchiveReader
@@ -115,6 +116,11 @@ class _Tap:
         at = offset - self.base
         size = int.from_bytes(self.buf[at : at + 4], "little")
         return bytes(self.buf[at : at + size])
+
+    def size_at(self, offset: int) -> int:
+        """The length prefix of the document at stream ``offset``."""
+        at = offset - self.base
+        return int.from_bytes(self.buf[at : at + 4], "little")
 
     def take_raw(self, offset: int, n: int) -> bytes:
         """``n`` bytes at stream ``offset``, as far as they were read."""
@@ -395,39 +401,57 @@ def _body(
     query: Callable[[bytes], bool] | None,
     query_in: Callable[[Namespace], bool],
 ) -> int:
-    """Copy the body to each kept namespace's ``sink``; returns the number of documents dropped."""
+    """Copy the body to each kept namespace's ``sink``; returns the number of documents dropped.
+
+    Documents come as runs of one block (the reader's buffer, CRC already
+    checked): a namespace whose documents do not change gets each run written
+    as one piece; only a changed one is split into documents.
+    """
     plan: _Plan | None = None
     out: _Blocks | None = None
     block = -1  # number of the current input block
     pending = False  # a changed namespace's block header waits for its first document
     dropped_docs = 0
-    for event in archive.events():
-        if isinstance(event, Document):
-            tap.keep(event.offset)
+    at = 0  # stream offset of the next document of the current block
+    for item in archive._body(True, runs=True):
+        if type(item) is tuple:
+            ns, run, count = item
+            start, at = at, at + len(run)
             if plan is None or out is None:
+                tap.keep(at)
                 continue
-            raw = event.raw
-            if plan.documents_change:
+            if not plan.documents_change:
+                out.documents(run)
+                out.last = block
+                plan.documents += count
+                plan.bytes += len(run)
+                tap.keep(at)
+                continue
+            for a, b in split_run(run, 0, len(run)):
+                raw = run[a:b].tobytes()
                 if documents is not None:
-                    new = documents(event.ns, raw)
+                    new = documents(ns, raw)
                     if new is None:
                         dropped_docs += 1
                         continue
                     if new is not raw:
-                        raw = _checked(new, event)
-                if query is not None and query_in(event.ns) and not query(raw):
+                        raw = _checked(new, ns, start + a)
+                if query is not None and query_in(ns) and not query(raw):
                     dropped_docs += 1
                     continue
                 if pending:
                     _open_block(out, plan, block)
                     pending = False
-            out.documents(raw)
-            out.last = block
-            plan.crc = crc64(raw, plan.crc)
-            plan.documents += 1
-            plan.bytes += len(raw)
-        elif isinstance(event, Segment):
+                out.documents(raw)
+                out.last = block
+                plan.crc = crc64(raw, plan.crc)
+                plan.documents += 1
+                plan.bytes += len(raw)
+            tap.keep(at)
+        elif isinstance(item, Segment):
+            event = item
             tap.keep(event.offset)
+            at = event.offset + tap.size_at(event.offset)
             block += 1
             plan = by_data[event.ns]
             out = plan.sink if plan is not None else None
@@ -446,39 +470,38 @@ def _body(
             header = _namespace_header(plan.out_data, False, 0) if renamed else tap.take(event.offset)
             out.data_block(plan.out_data, header, block)
             plan.written += 1
-        elif isinstance(event, NamespaceEnd):
-            tap.keep(event.offset)
+        elif isinstance(item, NamespaceEnd):
+            end = item
+            tap.keep(end.offset)
             block += 1
-            end_plan = by_data[event.ns]
+            end_plan = by_data[end.ns]
             plan, out, pending = None, None, False
             end_out = end_plan.sink if end_plan is not None else None
             if end_plan is None or end_out is None:
                 continue
-            renamed = end_plan.route(event.ns)
+            renamed = end_plan.route(end.ns)
             if end_plan.documents_change:
                 if end_plan.written == 0 and end_out.open != end_plan.out_data:
                     # §5.5: a namespace without documents still gets its empty block.
                     _open_block(end_out, end_plan, block)
                 header = _namespace_header(end_plan.out_data, True, end_plan.crc)
             else:
-                end_plan.crc = event.crc
+                end_plan.crc = end.crc
                 header = (
-                    _namespace_header(end_plan.out_data, True, event.crc)
-                    if renamed
-                    else tap.take(event.offset)
+                    _namespace_header(end_plan.out_data, True, end.crc) if renamed else tap.take(end.offset)
                 )
             end_out.eof_block(header, block)
     return dropped_docs
 
 
-def _checked(new: Any, event: Document) -> bytes:
+def _checked(new: Any, ns: Namespace, offset: int) -> bytes:
     try:
         return encode_document(new)
     except DocumentError as exc:
         raise DocumentError(
             f"the document function returned {exc.message}",
-            offset=event.offset,
-            namespace=str(event.ns),
+            offset=offset,
+            namespace=str(ns),
             hint="it must return BSON bytes, a mapping, or None to drop the document",
         ) from exc
 

@@ -25,7 +25,7 @@ from isal import igzip
 from . import layout
 from . import open as open_archive
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
-from .model import Document, Namespace, NamespaceEnd, NamespaceSummary, Segment
+from .model import Namespace, NamespaceEnd, NamespaceSummary, Segment
 
 __all__ = ["UnpackResult", "unpack"]
 
@@ -209,27 +209,29 @@ def _unpack_body(archive: Any, files: layout.FileSet, root: Path, data: _Files, 
             _write_whole(root, item.metadata, item.entry.metadata.encode("utf-8", "surrogateescape"), gzip)
     current: str | None = None
     handle: _Out | None = None
-    for event in archive.events():
-        kind = type(event)
-        if kind is Document:
+    block_at = 0  # offset of the current block's namespace header
+    # Runs of one block's documents, as the reader checked them: one write per run.
+    for item in archive._body(True, runs=True):
+        if type(item) is tuple:
             if handle is None:
                 raise NamespaceError(
-                    "documents for a view, which has no data file in the directory layout",
-                    offset=event.offset,
-                    namespace=str(event.ns),
+                    "a block of documents for a view, which has no data file in the directory layout",
+                    offset=block_at,
+                    namespace=str(item[0]),
                     code="view-with-data",
                     hint="mongodump never writes them; read them with mongoarchive cat",
                 )
-            handle.write(event.raw)
-        elif kind is Segment:
-            item = files.by_ns[event.ns]  # the reader refuses undeclared namespaces (§6)
-            current = item.data
+            handle.write(item[1])
+        elif isinstance(item, Segment):
+            block_at = item.offset
+            entry = files.by_ns[item.ns]  # the reader refuses undeclared namespaces (§6)
+            current = entry.data
             handle = data.get(current) if current is not None else None
-        elif kind is NamespaceEnd:
-            item = files.by_ns[event.ns]
-            if item.data is not None:
-                data.get(item.data)  # an EOF block alone still makes an empty file (§5.5)
-                data.close(item.data)
+        elif isinstance(item, NamespaceEnd):
+            entry = files.by_ns[item.ns]
+            if entry.data is not None:
+                data.get(entry.data)  # an EOF block alone still makes an empty file (§5.5)
+                data.close(entry.data)
             current, handle = None, None
     # A reopened file may have been closed above; the handle must not outlive this loop.
     del current, handle

@@ -147,7 +147,7 @@ def test_split_name_collision_keeps_nothing(tmp_path: Path) -> None:
 def test_long_names_get_short_files(tmp_path: Path) -> None:
     src = io.BytesIO()
     with mongoarchive.open(src, "w", server_version="8.0.4") as w:
-        # As long as a server allows (db 63 bytes, namespace 255): the file names still get cut.
+        # The longest names the writer takes (63-byte database, 255-byte namespace).
         ns_writers = [w.add_collection("d" * 63, "c" * 191), w.add_collection("d" * 63, "c" * 190 + "x")]
         for ns_writer in ns_writers:
             ns_writer.write({"_id": str(ns_writer.ns)[-1]})

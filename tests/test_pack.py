@@ -77,7 +77,7 @@ def test_unpack_then_pack_of_an_official_single_writer_archive(
 
 
 # -- pack(unpack(a)) == a ----------------------------------------------------------
-# Collection names a server can hold: no NUL, no "$" (only $admin.system.* may carry one).
+# Names the writer (and a server) accepts: no NUL, no "$" in a collection name, no "." in a database name.
 NAMES = st.text(st.characters(codec="utf-8", exclude_characters="\x00$"), min_size=1, max_size=12)
 DOC = st.builds(lambda i, s: {"_id": i, "s": s}, st.integers(-(2**31), 2**31 - 1), st.text(max_size=30))
 
@@ -85,7 +85,7 @@ DOC = st.builds(lambda i, s: {"_id": i, "s": s}, st.integers(-(2**31), 2**31 - 1
 @st.composite
 def single_writer_archives(draw: st.DrawFn) -> bytes:
     """Archives the way mongodump -j 1 writes them: namespaces sorted, oplog last, one at a time."""
-    dbs = draw(st.lists(st.sampled_from(["a", "b", "shop", "x-y"]), min_size=1, max_size=3, unique=True))
+    dbs = draw(st.lists(st.sampled_from(["a", "b", "shop", "x_y"]), min_size=1, max_size=3, unique=True))
     spaces = sorted(
         {(db, draw(NAMES)) for db in dbs for _ in range(draw(st.integers(1, 3)))},
         key=lambda ns: (ns[0].encode(), ns[1].encode()),
@@ -186,13 +186,30 @@ def test_a_cut_bson_file_is_an_error_with_its_offset(tmp_path: Path) -> None:
 def test_hostile_collection_names_in_metadata_are_only_data(tmp_path: Path) -> None:
     d = tmp_path / "work" / "d" / "db"
     d.mkdir(parents=True)
-    (d / "c.metadata.json").write_text('{"indexes":[],"collectionName":"../../etc/x\\u0000"}')
+    (d / "c.metadata.json").write_text('{"indexes":[],"collectionName":"../../etc/x"}')
     (d / "c.bson").write_bytes(mongoarchive_bson({"_id": 1}))
-    # The name is only data: no path is built from it; no server can hold it, so the
-    # writer refuses it and nothing is written.
-    with pytest.raises(UsageError, match="NUL"):
-        pack(tmp_path / "work" / "d", tmp_path / "work" / "p.archive", server_version="8.0.0")
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["c.bson", "c.metadata.json", "d", "db", "work"]
+    pack(tmp_path / "work" / "d", tmp_path / "work" / "p.archive", server_version="8.0.0")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "c.bson",
+        "c.metadata.json",
+        "d",
+        "db",
+        "p.archive",
+        "work",
+    ]
+    with mongoarchive.open(tmp_path / "work" / "p.archive") as archive:
+        assert [c.collection for c in archive.collections] == ["../../etc/x"]
+
+
+def test_a_name_no_server_takes_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    d = tmp_path / "d" / "db"
+    d.mkdir(parents=True)
+    (d / "c.metadata.json").write_text('{"indexes":[],"collectionName":"x\\u0000"}')
+    (d / "c.bson").write_bytes(mongoarchive_bson({"_id": 1}))
+    with pytest.raises(MongoArchiveError, match="NUL"):
+        pack(tmp_path / "d", tmp_path / "p.archive", server_version="8.0.0")
+    assert not (tmp_path / "p.archive").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 
 
 def test_two_files_for_one_collection_are_refused(tmp_path: Path) -> None:

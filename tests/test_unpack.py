@@ -7,38 +7,48 @@ import json
 import os
 from pathlib import Path
 
+import bson
 import pytest
+from bson.int64 import Int64
 from cli_helpers import run
 from official_dumps import RELEASES, Dumps, tree
 from official_dumps import official_dumps as official_dumps  # the fixture
-from raw_archives import one_document_each
 
 import mongoarchive
+from mongoarchive._crc import crc64, to_int64
 from mongoarchive.errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from mongoarchive.layout import escape_collection, prelude_json, unescape_collection
 from mongoarchive.unpack import unpack
 
 META = {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]}
+TERMINATOR = b"\xff\xff\xff\xff"
 
 
 def make_archive(
-    path: Path, entries: list[tuple[str, str, str | None]], *, server_version: str = "8.3.0"
+    path: Path,
+    entries: list[tuple[str, str, str | None]],
+    *,
+    server_version: str = "8.3.0",
+    view_data: bool = False,
 ) -> Path:
-    """An archive with one document per (db, collection, type) entry (none for views).
+    """An archive with one document per (db, collection, type) entry (none for views unless
+    ``view_data``, which mongodump never writes).
 
-    Names the writer refuses (hostile ones) are built field by field instead.
+    Framed by hand (spec/archive.md §2-§4), not with the writer: the writer refuses
+    the hostile names these tests need, and an archive from elsewhere may hold them.
     """
-    try:
-        with mongoarchive.open(path, "w", server_version=server_version, tool_version="100.18.0") as w:
-            writers = [
-                (w.add_collection(db, coll, json.dumps(META) if db else "", type=kind), kind)
-                for db, coll, kind in entries
-            ]
-            for ns_writer, kind in writers:
-                if kind != "view":
-                    ns_writer.write({"_id": 1, "ns": str(ns_writer.ns)})
-    except UsageError:
-        path.write_bytes(one_document_each(entries))
+    header = {"concurrent_collections": 4, "version": "0.1"}
+    header |= {"server_version": server_version, "tool_version": "100.18.0"}
+    parts = [b"\x6d\xe2\x99\x81", bson.encode(header)]
+    body = []
+    for db, coll, kind in entries:
+        entry = {"db": db, "collection": coll, "metadata": json.dumps(META) if db else "", "size": 0}
+        parts.append(bson.encode({**entry, "type": kind} if kind is not None else entry))
+        docs = b"" if kind == "view" and not view_data else bson.encode({"_id": 1, "ns": f"{db}.{coll}"})
+        for eof, crc in ((False, 0), (True, crc64(docs))):
+            ns_header = {"db": db, "collection": coll, "EOF": eof, "CRC": Int64(to_int64(crc))}
+            body += [bson.encode(ns_header), b"" if eof else docs, TERMINATOR]
+    path.write_bytes(b"".join([*parts, TERMINATOR, *body]))
     return path
 
 
@@ -195,6 +205,19 @@ def test_unsafe_names_are_refused_before_writing(
     assert info.value.code in ("unsafe-name", "name-collision")
     assert info.value.namespace is not None and info.value.offset is not None
     assert listing(tmp_path) == before  # not even DIR was created
+
+
+def test_documents_for_a_view_are_refused_at_their_block(tmp_path: Path) -> None:
+    src = make_archive(
+        tmp_path / "a.archive", [("db", "c", "collection"), ("db", "v", "view")], view_data=True
+    )
+    data = src.read_bytes()
+    block = data.index(bson.encode({"db": "db", "collection": "v", "EOF": False, "CRC": Int64(0)}))
+    with pytest.raises(NamespaceError) as info:
+        unpack(src, tmp_path / "d")
+    assert info.value.code == "view-with-data" and info.value.namespace == "db.v"
+    assert info.value.offset == block
+    assert not (tmp_path / "d").exists()
 
 
 def test_existing_files_need_force(tmp_path: Path) -> None:
