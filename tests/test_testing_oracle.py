@@ -17,11 +17,15 @@ from mongoarchive.testing import ArchiveModel, Damage, damaged_archives, mongodu
 
 ORACLE = REPO_ROOT.parent / "shared" / "oracle"
 RELEASES = ("100.6.1", "100.18.0")
-pytestmark = pytest.mark.skipif(not ORACLE.is_dir(), reason="the official tools (../shared/oracle) are absent")
+pytestmark = pytest.mark.skipif(
+    not ORACLE.is_dir(), reason="the official tools (../shared/oracle) are absent"
+)
 
 
 def archref(release: str, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ORACLE / release / "archref"), "read", str(path)], capture_output=True, text=True)
+    return subprocess.run(
+        [str(ORACLE / release / "archref"), "read", str(path)], capture_output=True, text=True
+    )
 
 
 def ours(data: bytes) -> dict[str, tuple[int, int, int]]:
