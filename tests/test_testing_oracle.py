@@ -68,9 +68,8 @@ def test_mongodump_like_is_read_alike_by_both_official_readers(
 def test_damage_is_found_where_the_construction_says(
     tmp_path_factory: pytest.TempPathFactory, damage: Damage
 ) -> None:
-    with pytest.raises(MongoArchiveError) as caught:
-        with mongoarchive.open(io.BytesIO(damage.data)) as archive:
-            archive.validate()
+    with pytest.raises(MongoArchiveError) as caught, mongoarchive.open(io.BytesIO(damage.data)) as archive:
+        archive.validate()
     err = caught.value
     assert type(err) is damage.error, (damage.kind, err)
     assert err.namespace == damage.namespace, damage.kind

@@ -1,4 +1,4 @@
-"""mongoarchive.testing: no import cost for others, a clear message without hypothesis, its fixture and helpers."""
+"""mongoarchive.testing: no import cost, a clear message without hypothesis, its fixture and helpers."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ def test_without_hypothesis_the_import_error_names_the_extra() -> None:
     result = run("import sys; sys.modules['hypothesis'] = None; import mongoarchive.testing")
     assert "ImportError" in result.stderr and "mongoarchive[testing]" in result.stderr
     assert "MongoArchiveError" not in result.stderr
+
+
+def test_the_pytest_plugin_loads_without_hypothesis() -> None:
+    # pytest loads the plugin wherever mongoarchive is installed, with or without the extra.
+    result = run("import sys; sys.modules['hypothesis'] = None; import mongoarchive.pytest_plugin")
+    assert result.returncode == 0, result.stderr
 
 
 def test_archive_factory_fixture(archive_factory: object, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "mongoarchive.testing needs hypothesis: pip install 'mongoarchive[testing]'", name=exc.name
     ) from exc
 
+from ..pytest_plugin import ArchiveFactory
 from ._archives import SERVER_VERSIONS, archive_models, archives, mongodump_like
 from ._assertions import IGNORABLE, assert_equivalent, assert_exact_copy, describe
 from ._bson import bson_documents, bson_values, documents, values
@@ -38,6 +39,7 @@ __all__ = [
     "IGNORABLE",
     "POOL",
     "SERVER_VERSIONS",
+    "ArchiveFactory",
     "ArchiveModel",
     "ArchiveWriterMachine",
     "Block",

@@ -1,7 +1,9 @@
-"""The pytest plugin of mongoarchive[testing]: the ``archive_factory`` fixture.
+"""The pytest plugin of mongoarchive: the ``archive_factory`` fixture (docs/testing.md).
 
-Registered through the ``pytest11`` entry point, so pytest loads it only when
-mongoarchive is installed with hypothesis; nothing imports it otherwise.
+pytest loads it through the ``pytest11`` entry point; nothing else imports it.
+It lives outside ``mongoarchive.testing`` and needs neither hypothesis nor that
+package, so that pytest still starts where mongoarchive is installed without
+the ``testing`` extra.
 """
 
 from __future__ import annotations
