@@ -46,7 +46,7 @@ def test_model_write_read_roundtrip(model: ArchiveModel) -> None:
         assert ("viewless-timeseries-before-8.3" in codes) <= unknown
     # The exact block structure predicted by a model of mongodump's multiplexer.
     assert strip_offsets(events) == expected_events(model)
-    got: dict[mongoarchive.Namespace, list[bytes]] = {ns: [] for ns in model.namespaces}
+    got: dict[mongoarchive.Namespace, list[bytes]] = {ns: [] for ns in model.data_namespaces}
     for ev in events:
         if isinstance(ev, Document):
             got[ev.ns].append(ev.raw)
@@ -57,7 +57,7 @@ def test_model_write_read_roundtrip(model: ArchiveModel) -> None:
         assert summary.documents == len(got[ns])
     # Every namespace, empty ones included, has exactly one EOF block.
     ends = [ev.ns for ev in events if isinstance(ev, NamespaceEnd)]
-    assert sorted(ends) == sorted(model.namespaces)
+    assert sorted(ends) == sorted(model.data_namespaces)
 
 
 def rewrite(data: bytes) -> bytes:
