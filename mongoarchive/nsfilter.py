@@ -32,9 +32,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
         ch = pattern[i]
         if ch == "\\":
             if i + 1 >= len(pattern) or pattern[i + 1] not in "*\\":
-                raise UsageError(
-                    f"namespace pattern {pattern!r}: a backslash may only escape '*' or '\\'"
-                )
+                raise UsageError(f"namespace pattern {pattern!r}: a backslash may only escape '*' or '\\'")
             parts.append(re.escape(pattern[i + 1]))
             i += 2
             continue

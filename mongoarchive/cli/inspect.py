@@ -60,9 +60,7 @@ def _describe_entry(entry: CollectionEntry) -> dict[str, Any]:
         meta = entry.parse_metadata()
     except MetadataError as exc:
         return {"indexes": [], "options": {}, "metadata_error": exc.message}
-    indexes = [
-        {"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes
-    ]
+    indexes = [{"name": str(ix.get("name", "")), "key": _plain(ix.get("key", {}))} for ix in meta.indexes]
     return {"indexes": indexes, "options": _plain(meta.options)}
 
 

@@ -1,0 +1,906 @@
+"""The scanning half of ``salvage``: one pass over a damaged archive into a spool and a log.
+
+The input is read once, front to back, with the reader's ``Framer`` (pipes
+and gzip work, memory stays bounded, spec/archive.md §8).  Every usable byte
+goes to a spool file in stream order: block headers as they were, then the
+documents of the block; the log (``_Log``, another temporary file) says what
+each stretch of the spool is.  Nothing is kept in memory per block, only per
+namespace and per damaged spot.
+
+A stretch of documents is a *segment*.  It is *definite* when it follows a
+namespace header that decoded, with no damage between them; it is a
+*candidate* otherwise: documents found again after damage inside a block
+(labelled with that block's namespace), documents after a lost header (no
+label), documents after their namespace's EOF block, or under a header of a
+namespace the intact prelude does not declare (a name hit by damage).  Which
+namespace a candidate belongs to is decided later by the stored CRCs (§4,
+``_salvage_out``).
+
+Where the framing breaks, the scan resumes at the next recognisable item
+(``resync``): a namespace header (its first fields the strings ``db`` and
+``collection``, §3.3), a collection entry while in the prelude (§3.2), or a
+document that decodes and is followed by another item.  A document whose
+successor is not framed is suspected of a grown length (it swallowed what
+follows): unless it decodes, the scan resumes right after its first byte,
+not after its claimed end (§2).  More than ``max_damage`` consecutive bytes
+without a recognisable item end the scan: the rest is not archive data.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import re
+import struct
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+import bson
+
+from ._crc import crc64
+from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes
+from ._rules import (
+    decode_archive_header,
+    decode_collection_entry,
+    decode_namespace_header,
+    recognise,
+    timeseries_data_namespace,
+)
+from .errors import ArchiveError, MongoArchiveError
+from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
+from .writer import uses_buckets
+
+_unpack_int32 = struct.Struct("<i").unpack_from
+#: A string element named "db": the first field of namespace headers and collection entries (§3.2, §3.3).
+_DB_MARK = b"\x02db\x00"
+#: The archive header's first field, an int32 named concurrent_collections (§3.1).
+_HEADER_MARK = b"\x10concurrent_collections\x00"
+#: Collection entries carry metadata and may be large; anything larger is not one (§3.2).
+_MAX_ENTRY_SIZE = 1 << 20
+#: Namespace headers hold two names and two small values (§3.3): 64 KiB leaves room for extras.
+_MAX_NS_HEADER_SIZE = 64 << 10
+#: Past damage, a document is recognised beyond the read window only up to this size.
+_RESYNC_READ_AHEAD = 4 << 20
+#: Text before the magic number is looked for only this far into the stream (§7).
+_MAGIC_WINDOW = 1 << 20
+#: The default of ``max_damage``: four times the largest document (16 MiB, §2).  No lost
+#: document or header explains a longer stretch without one recognisable item.
+DEFAULT_MAX_DAMAGE = 64 << 20
+#: Valid BSON element type bytes (bsonspec.org): 0x01..0x13, 0x7f (max key), 0xff (min key).
+_ELEMENT_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
+
+#: Log record kinds.
+SEGMENT, EOF_BLOCK = 0, 1
+#: Segment kinds.
+DEFINITE, CANDIDATE = 0, 1
+
+
+@dataclasses.dataclass(slots=True)
+class Damage:
+    """Bytes [start, end) of the input that could not be used (becomes a DamagedRange)."""
+
+    start: int
+    end: int
+    reason: str
+    code: str
+    namespace: str | None = None
+    documents_lost: int = 0
+    hint: str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class NsState:
+    """What the scan learnt about one namespace (keyed by its prelude name)."""
+
+    ns: Namespace
+    index: int
+    declared: bool
+    data_ns: Namespace  # the name its blocks carry (system.buckets.X for old timeseries, §5.4)
+    crc_def: int = 0  # CRC of the definite documents, in stream order
+    crc_all: int = 0  # CRC of the definite and the candidates labelled with this namespace
+    docs_def: int = 0
+    bytes_all: int = 0
+    pieces: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)  # epoch, crc, length
+    piece_epoch: int = -1
+    piece_crc: int = 0
+    piece_len: int = 0
+    labelled: list[int] = dataclasses.field(default_factory=list)  # candidate ids
+    stored_crc: int | None = None
+    eof_epoch: int = -1
+    eof_record: int = -1
+    eof_raw: tuple[int, int] = (0, 0)  # where its EOF header is in the spool
+    eofs: list[tuple[int, int, int, int, int]] = dataclasses.field(default_factory=list)
+    last_definite: int = -1  # record of the last definite segment
+    ended: bool = False
+    seen: bool = False  # a header of this namespace was read
+    damage_count: int = 0
+    first_damage: tuple[int, int] | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def use_eof(self, which: int) -> None:
+        """Take the ``which``-th EOF block read for this namespace as its end."""
+        self.stored_crc, self.eof_epoch, self.eof_record, at, size = self.eofs[which]
+        self.eof_raw = (at, size)
+
+    def close_piece(self) -> None:
+        if self.piece_len:
+            self.pieces.append((self.piece_epoch, self.piece_crc, self.piece_len))
+        self.piece_crc = self.piece_len = 0
+
+    def all_pieces(self) -> list[tuple[int, int, int]]:
+        last = [(self.piece_epoch, self.piece_crc, self.piece_len)] if self.piece_len else []
+        return self.pieces + last
+
+
+@dataclasses.dataclass(slots=True)
+class Candidate:
+    """A segment whose namespace the stored CRCs have to decide."""
+
+    index: int
+    epoch: int
+    label: NsState | None
+    start: int  # input offset of its first document
+    end: int = 0
+    record: int = -1
+    crc: int = 0
+    length: int = 0
+    documents: int = 0
+
+
+class _Log:
+    """Fixed-size records in a temporary file, appended in stream order and read back once."""
+
+    _REC = struct.Struct("<8q")
+
+    def __init__(self, temp_dir: str | None) -> None:
+        # Closed by close(): the log lives as long as the salvage run.
+        self._file: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115
+            prefix="mongoarchive-salvage-log-", dir=temp_dir
+        )
+        self._buf = bytearray()
+        self.count = 0
+
+    def append(self, *fields: int) -> int:
+        self._buf += self._REC.pack(*fields)
+        if len(self._buf) >= 1 << 20:
+            self._file.write(self._buf)
+            self._buf.clear()
+        self.count += 1
+        return self.count - 1
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        self._file.write(self._buf)
+        self._buf.clear()
+        self._file.seek(0)
+        size = self._REC.size
+        while chunk := self._file.read(size * 8192):
+            yield from self._REC.iter_unpack(chunk[: len(chunk) - len(chunk) % size])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int, int]:
+    """Complete, NUL-ended documents in buf[pos:limit]: (end, count, start of the last)."""
+    unpack_from = _unpack_int32
+    count = 0
+    last = pos
+    while pos + 4 <= limit:
+        size = unpack_from(buf, pos)[0]
+        if size < 5 or size > 16777216:  # MAX_BSON_SIZE (§2)
+            break
+        end = pos + size
+        if end > limit or buf[end - 1]:
+            break
+        last = pos
+        pos = end
+        count += 1
+    return pos, count, last
+
+
+def decodes(data: bytes | bytearray | memoryview) -> bool:
+    """True if ``data`` is exactly one BSON document that decodes."""
+    try:
+        bson.decode(data)
+    except Exception:  # any undecodable bytes are simply not a document
+        return False
+    return True
+
+
+class Scanner:
+    """The scanning state machine; see the module docstring."""
+
+    def __init__(
+        self, framer: Framer, spool: IO[bytes], log: _Log, max_damage: int, damage: list[Damage]
+    ) -> None:
+        self.fr = framer
+        self.spool = spool
+        self.log = log
+        self.max_damage = max_damage
+        self.damaged = damage
+        self.header: ArchiveHeader | None = None
+        self.header_ok = True
+        self.prelude_ok = True
+        self.header_raw: bytes | None = None  # the archive header as read
+        self.entries: list[CollectionEntry] = []
+        self.entry_raw: list[bytes] = []  # each entry as read
+        self.states: dict[Namespace, NsState] = {}
+        self.aliases: dict[Namespace, Namespace] = {}
+        self.candidates: list[Candidate] = []  # in stream order, so by epoch
+        self.epoch = 0
+        self.open_declared = 0  # declared namespaces still without their EOF block
+        self.notes: list[str] = []
+        self.stopped = False  # max_damage was reached
+        self._spooled = 0  # bytes written to the spool
+
+    # -- low-level items ------------------------------------------------------
+    def item(self) -> tuple[str, int]:
+        """Classify the item at the cursor: end, cut, term, doc, bad-length, missing-nul, past-end."""
+        fr = self.fr
+        if not fr.fill(1):
+            return "end", 0
+        if not fr.fill(4):
+            return "cut", 0
+        size = _unpack_int32(fr.buf, fr.pos)[0]
+        if size == -1:
+            return "term", 4
+        if size < 5 or size > MAX_BSON_SIZE:
+            return "bad-length", size
+        if not fr.fill(size):
+            # A length past the end of the stream is as likely damaged as cut short (§2):
+            # the scan resumes after its first byte, and only nothing found there is truncation.
+            return "past-end", size
+        if fr.buf[fr.pos + size - 1]:
+            return "missing-nul", size
+        return "doc", size
+
+    def _next_is_framed(self, size: int) -> bool:
+        """Whether the item after the ``size``-byte document at the cursor is framed (or the end)."""
+        fr = self.fr
+        if not fr.fill(size + 4):
+            return fr.filled - fr.pos == size  # the stream ends right after it
+        after = _unpack_int32(fr.buf, fr.pos + size)[0]
+        if after == -1:
+            return True
+        if after < 5 or after > MAX_BSON_SIZE or not fr.fill(size + after):
+            return False
+        return not fr.buf[fr.pos + size + after - 1]
+
+    def damage(
+        self,
+        start: int,
+        end: int,
+        reason: str,
+        code: str,
+        st: NsState | None = None,
+        lost: int = 0,
+        hint: str | None = None,
+    ) -> None:
+        self.damaged.append(Damage(start, end, reason, code, None if st is None else str(st.ns), lost, hint))
+        if st is not None:
+            st.damage_count += 1
+            if st.first_damage is None:
+                st.first_damage = (start, end)
+
+    # -- namespaces -----------------------------------------------------------
+    def state_for(self, ns: Namespace) -> NsState:
+        key = self.aliases.get(ns, ns)
+        st = self.states.get(key)
+        if st is None:
+            st = self.states[key] = NsState(key, len(self.states), False, ns)
+        elif not st.seen:
+            st.data_ns = ns  # the name the archive itself uses for the data
+        st.seen = True
+        return st
+
+    def _declare(self, entry: CollectionEntry) -> None:
+        data_ns = entry.namespace
+        if entry.type == "timeseries":
+            # Data under system.buckets.X before 8.3, under X since (§5.4): both are X's.
+            buckets = timeseries_data_namespace(entry)
+            self.aliases[buckets] = entry.namespace
+            if uses_buckets(self.header.server_version if self.header else ""):
+                data_ns = buckets
+        self.states[entry.namespace] = NsState(entry.namespace, len(self.states), True, data_ns)
+        self.open_declared += 1
+
+    def new_candidate(self, label: NsState | None) -> Candidate:
+        self.epoch += 1
+        cand = Candidate(len(self.candidates), self.epoch, label, self.fr.offset)
+        self.candidates.append(cand)
+        if label is not None:
+            label.labelled.append(cand.index)
+        return cand
+
+    # -- the spool --------------------------------------------------------------
+    def _to_spool(self, data: bytes | bytearray | memoryview) -> int:
+        at = self._spooled
+        self.spool.write(data)
+        self._spooled += len(data)
+        return at
+
+    def commit(self, st: NsState | None, cand: Candidate | None, start: int, end: int, count: int) -> None:
+        """Copy buf[start:end] (``count`` framed documents) to the spool for a segment."""
+        view = memoryview(self.fr.buf)[start:end]
+        try:
+            self._to_spool(view)
+            if cand is not None:
+                cand.crc = crc64(view, cand.crc)
+                cand.length += end - start
+                cand.documents += count
+                cand.end = self.fr.base + end
+            if st is not None:
+                if cand is None:
+                    if st.piece_epoch != self.epoch:
+                        st.close_piece()
+                        st.piece_epoch = self.epoch
+                    st.piece_crc = crc64(view, st.piece_crc)
+                    st.piece_len += end - start
+                    st.crc_def = crc64(view, st.crc_def)
+                    st.docs_def += count
+                st.crc_all = crc64(view, st.crc_all)
+                st.bytes_all += end - start
+        finally:
+            view.release()
+
+    # -- resynchronisation ------------------------------------------------------
+    def _size_at(self, pos: int) -> int | None:
+        fr = self.fr
+        if fr.filled - pos < 4:
+            return None
+        return int(_unpack_int32(fr.buf, pos)[0])
+
+    def _well_formed_at(self, pos: int, size: int) -> bool:
+        """buf[pos:pos+size] (available) is a BSON document that decodes."""
+        buf = self.fr.buf
+        if buf[pos + size - 1] or (size > 5 and buf[pos + 4] not in _ELEMENT_TYPES):
+            return False
+        with memoryview(buf) as view:
+            return decodes(view[pos : pos + size])
+
+    def _doc_candidate(self, pos: int) -> bool:
+        """A document at buffer position ``pos`` that decodes and is followed by a terminator
+        or another document that decodes (two in a row are rarely an accident; one alone
+        may be a sub-document of a damaged document)."""
+        fr = self.fr
+        size = self._size_at(pos)
+        if size is None or size < 5 or size > MAX_BSON_SIZE:
+            return False
+        if size > 5 and (fr.filled - pos < 5 or fr.buf[pos + 4] not in _ELEMENT_TYPES):
+            return False
+        rel = pos - fr.pos
+        if fr.filled - pos < size + 4:
+            if size > _RESYNC_READ_AHEAD:
+                # Refilling the window for every large candidate length in random bytes
+                # would cost a copy of the window each time: past damage, only documents
+                # up to 4 MiB (or already in the window) are recognised.
+                return False
+            # Read ahead generously so that nearby candidates need no refill (linear time).
+            fr.fill(rel + size + 4 + fr.chunk)
+            pos = fr.pos + rel
+            if fr.filled - pos < size:
+                return False
+        if fr.buf[pos + size - 1] or not self._well_formed_at(pos, size):
+            return False
+        after = self._size_at(pos + size)
+        if after is None:
+            # Not even at the end of the stream: a cut stream ends anywhere, often right
+            # after a sub-document of the document it cut (§2).
+            return False
+        if after == -1:
+            # The empty document before a terminator is mostly an int32 5 and a document's NUL.
+            return size > 5
+        if after < 5 or after > MAX_BSON_SIZE:
+            return False
+        if fr.filled - (pos + size) < after:
+            if after > _RESYNC_READ_AHEAD:
+                return False
+            fr.fill(rel + size + after + fr.chunk)
+            pos = fr.pos + rel
+            if fr.filled - (pos + size) < after:
+                return False
+        return self._well_formed_at(pos + size, after)
+
+    def _header_candidate(self, pos: int, limit: int) -> dict[str, Any] | None:
+        """The document at ``pos`` decoded if it starts with the strings db and collection."""
+        fr = self.fr
+        size = self._size_at(pos)
+        if size is None or size < 5 or size > limit:
+            return None
+        # Cheap test first: the db string is followed by the collection string (§3.3).
+        if fr.filled - pos >= 12:
+            name = _unpack_int32(fr.buf, pos + 8)[0]
+            if not 1 <= name <= size or (
+                fr.filled - pos >= 12 + name + 12
+                and fr.buf[pos + 12 + name : pos + 24 + name] != b"\x02collection\x00"
+            ):
+                return None
+        need = pos - fr.pos + size
+        if fr.filled - fr.pos < need:
+            fr.fill(need + fr.chunk)
+            pos = fr.pos + (need - size)
+            if fr.filled - pos < size:
+                return None
+        if fr.buf[pos + size - 1]:
+            return None
+        return recognise(bytes(fr.buf[pos : pos + size]), ("db", "collection"))
+
+    def resync(self, start: int, want_docs: bool, in_prelude: bool) -> str:
+        """Move the cursor past ``start`` to the next place to go on from.
+
+        Returns "header" (a namespace header), "entry" (a collection entry, only
+        ``in_prelude``), "doc" (a document, only ``want_docs``), "block" (the
+        stream's last terminator), "end", or "limit" (``max_damage`` bytes passed).
+        """
+        fr = self.fr
+        fr.pos = max(start + 1 - fr.base, fr.pos)
+        pattern = _CANDIDATE if want_docs else _HEADER_CANDIDATE
+        limit_size = _MAX_ENTRY_SIZE if in_prelude else _MAX_NS_HEADER_SIZE
+        while True:
+            if fr.offset - start > self.max_damage:
+                return "limit"
+            if not fr.fill(5):
+                return self._at_end(start)
+            buf = fr.buf
+            limit = fr.filled
+            i = fr.pos
+            while True:
+                # The regular expression finds the next candidate in C: linear time (bench_linear).
+                found = pattern.search(buf, i, limit)
+                if found is None:
+                    break
+                p = found.start()
+                fr.pos = p  # everything before p is skipped for good
+                if fr.offset - start > self.max_damage:
+                    return "limit"
+                if buf[p + 4 : p + 8] == _DB_MARK:
+                    doc = self._header_candidate(fr.pos, limit_size)
+                    # A terminator right before it ends the prelude: then this is a block header.
+                    after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
+                    kind = None if doc is None else _classify(doc, in_prelude and not after_term)
+                    if kind is not None:
+                        return kind
+                if want_docs and self._doc_candidate(fr.pos):
+                    return "doc"
+                buf = fr.buf  # a read-ahead may have moved the window
+                limit = fr.filled
+                i = fr.pos + 1
+            # Keep the last few bytes: a candidate may straddle the window's end.
+            fr.pos = max(fr.pos, limit - 8)
+            if fr.eof:
+                return self._at_end(start)
+            fr.fill(fr.filled - fr.pos + fr.chunk)
+
+    def _at_end(self, start: int) -> str:
+        """Resynchronisation reached the end: a final terminator still closes the block (§2)."""
+        fr = self.fr
+        end = fr.filled
+        fr.pos = end
+        if end >= 4 and fr.buf[end - 4 : end] == TERMINATOR and fr.base + end - 4 > start:
+            return "block"
+        return "end"
+
+    def _damage_end(self, start: int, where: str) -> int:
+        """Where the skipped bytes end: before a terminator that precedes a found header (§2)."""
+        fr = self.fr
+        if where == "block":  # the stream's final terminator closed the block
+            return fr.offset - 4
+        after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
+        if where == "header" and after_term and fr.offset - 4 > start:
+            return fr.offset - 4
+        return fr.offset
+
+    def skip(
+        self,
+        start: int,
+        reason: str,
+        code: str,
+        st: NsState | None,
+        *,
+        want_docs: bool = True,
+        in_prelude: bool = False,
+    ) -> str:
+        """Skip damaged bytes from ``start``; record the range; return where to go on."""
+        fr = self.fr
+        fr.pos = start - fr.base  # the cursor is at most one item past start, still in the buffer
+        sample = fr.peek(4096)
+        where = self.resync(start, want_docs, in_prelude)
+        end = self._damage_end(start, where)
+        if where == "end" and code == "past-end":
+            reason, code = "the stream ends before the archive does (truncated)", "truncated"
+        elif code == "past-end":
+            reason, code = f"{reason}: its length points past the end of the stream", "bad-length"
+        self.damage(start, end, reason, code, st, hint=_hint(sample[: end - start], start))
+        if where == "limit":
+            self.stop(end)
+        return where
+
+    def stop(self, at: int) -> None:
+        """``max_damage`` consecutive bytes held nothing usable: stop reading here."""
+        self.stopped = True
+        self.damage(
+            at,
+            at,
+            f"more than {self.max_damage} consecutive bytes hold no recognisable item: "
+            "salvage stopped reading here",
+            "too-much-damage",
+            hint="the rest is not archive data (or a longer stretch is wiped): "
+            "raise --max-damage to scan further",
+        )
+
+    def cut(self, st: NsState | None) -> None:
+        """The stream ends inside an item: the rest is lost."""
+        fr = self.fr
+        start = fr.offset
+        fr.pos = fr.filled
+        self.damage(
+            start,
+            fr.offset,
+            "the stream ends before the archive does (truncated)",
+            "truncated",
+            st,
+            hint="the archive was cut short; everything complete before the cut is kept",
+        )
+
+    # -- the archive ----------------------------------------------------------
+    def run(self) -> None:
+        fr = self.fr
+        try:
+            state = self.prelude()
+            self.body(state)
+        except MongoArchiveError as exc:  # a damaged gzip stream: nothing after it can be read
+            start = exc.offset if exc.offset is not None else fr.offset
+            self.damaged.append(Damage(start, start, str(exc.message), exc.code, exc.namespace, 0, exc.hint))
+            self.notes.append("the compressed stream is damaged: nothing after it could be read")
+
+    def prelude(self) -> str:
+        """Read magic, header and entries; return how the body starts ("block" or a resync result)."""
+        fr = self.fr
+        head = fr.peek(4)
+        if len(head) < 4:
+            self.header_ok = self.prelude_ok = False
+            if MAGIC.startswith(head):
+                self.cut(None)
+            else:
+                fr.pos = fr.filled
+                self.damage(0, fr.offset, "the stream is too short for an archive", "bad-magic")
+            return "end"
+        if head != MAGIC:
+            fr.fill(_MAGIC_WINDOW)  # kept in the window: nothing read is thrown away
+            sample = fr.peek(64)
+            idx = fr.buf.find(MAGIC, fr.pos + 1, fr.filled)
+            if fr.buf[fr.pos + 8 : fr.pos + 8 + len(_HEADER_MARK)] == _HEADER_MARK or idx < 0:
+                # The archive header follows: only the magic number is damaged (§2).
+                self.damage(
+                    0,
+                    4,
+                    "the stream does not start with the archive magic number",
+                    "bad-magic",
+                    hint=describe_bytes(sample),
+                )
+            else:
+                self.damage(
+                    0,
+                    idx,
+                    "bytes before the archive magic number",
+                    "data-before-magic",
+                    hint=_hint(bytes(fr.buf[fr.pos : idx]), 0),
+                )
+                fr.pos = idx
+        fr.pos += 4
+        offset = fr.offset
+        kind, size = self.item()
+        if kind == "doc":
+            raw = bytes(fr.buf[fr.pos : fr.pos + size])
+            try:
+                self.header, _ = decode_archive_header(raw, offset)
+                self.header_raw = raw
+            except ArchiveError as exc:
+                # Resume after its first byte: a grown length may cover the entries (§2).
+                return self.prelude_damage(offset, exc.code, "the archive header")
+            fr.pos += size
+        elif kind == "term":
+            self.header_ok = False
+            self.damage(offset, offset, "the archive header is missing", "consecutive-terminators")
+        elif kind in ("end", "cut"):
+            self.header_ok = self.prelude_ok = False
+            self.cut(None)
+            return "end"
+        elif not self._find_archive_header(offset):
+            return self.prelude_damage(offset, kind, "the archive header")
+        return self.entries_loop()
+
+    def _find_archive_header(self, start: int) -> bool:
+        """After damage at ``start``, find the archive header near it (§3.1) and read it."""
+        fr = self.fr
+        fr.pos = start - fr.base
+        sample = fr.peek(4096)
+        fr.fill(_MAX_ENTRY_SIZE)
+        idx = fr.buf.find(_HEADER_MARK, fr.pos + 4, fr.filled)
+        while idx >= 0:
+            pos = idx - 4
+            size = self._size_at(pos)
+            if size is not None and 5 <= size <= fr.filled - pos and not fr.buf[pos + size - 1]:
+                try:
+                    header, _ = decode_archive_header(bytes(fr.buf[pos : pos + size]), fr.base + pos)
+                except ArchiveError:
+                    header = None
+                if header is not None:
+                    self.header = header
+                    self.header_raw = bytes(fr.buf[pos : pos + size])
+                    fr.pos = pos
+                    self.damage(
+                        start,
+                        fr.offset,
+                        "damaged bytes before the archive header",
+                        "bad-length",
+                        hint=_hint(sample[: fr.offset - start], start),
+                    )
+                    fr.pos += size
+                    return True
+            idx = fr.buf.find(_HEADER_MARK, idx + 1, fr.filled)
+        fr.pos = start - fr.base
+        return False
+
+    def prelude_damage(self, offset: int, kind: str, what: str) -> str:
+        self.prelude_ok = False
+        if what == "the archive header":
+            self.header_ok = False
+        reason = what if "unreadable" in what else f"{what} is damaged ({kind})"
+        return self.skip(offset, reason, kind, None, want_docs=False, in_prelude=True)
+
+    def entries_loop(self) -> str:
+        fr = self.fr
+        while True:
+            offset = fr.offset
+            kind, size = self.item()
+            if kind == "term":
+                fr.pos += 4
+                return "block"
+            if kind in ("end", "cut"):
+                self.prelude_ok = False
+                self.cut(None)
+                return "end"
+            if kind != "doc":
+                where = self.prelude_damage(offset, kind, "a collection entry")
+                if where == "entry":
+                    continue
+                return where
+            raw = bytes(fr.buf[fr.pos : fr.pos + size])
+            try:
+                entry, _ = decode_collection_entry(raw, offset)
+            except ArchiveError as exc:
+                # Its length may have grown over what follows: resume after its first byte (§2).
+                reason = f"a collection entry is unreadable: {exc.message}"
+                where = self.prelude_damage(offset, exc.code, reason)
+                if where == "entry":
+                    continue
+                return where
+            fr.pos += size
+            if entry.namespace in self.states:
+                self.notes.append(f"the prelude declares {entry.namespace} twice: the first entry is kept")
+                continue
+            self.entry_raw.append(raw)
+            self.entries.append(entry)
+            self._declare(entry)
+
+    def body(self, state: str) -> None:
+        fr = self.fr
+        current: NsState | None = None  # the namespace whose block the cursor is in
+        while True:
+            if state in ("end", "limit"):
+                return
+            if state == "entry":  # resync found collection entries after prelude damage
+                state = self.entries_loop()
+                continue
+            if state == "doc":
+                state = self.documents(current, self.new_candidate(current))
+                continue
+            # state == "block" or "header": a namespace header is expected at the cursor
+            current = None
+            offset = fr.offset
+            kind, size = self.item()
+            if kind == "end":
+                self.check_ended(offset)
+                return
+            if (
+                self.entries
+                and self.open_declared == 0
+                and self.prelude_ok
+                and not self._known_header(kind, size)
+            ):
+                self.trailing(offset)
+                return
+            if kind == "cut":
+                self.cut(None)
+                return
+            if kind == "term":
+                state = self.skip(offset, "two terminators in a row", "consecutive-terminators", None)
+                continue
+            if kind != "doc":
+                state = self.skip(offset, "a namespace header is damaged", kind, None)
+                continue
+            raw = bytes(fr.buf[fr.pos : fr.pos + size])
+            try:
+                ns, eof, stored, _ = decode_namespace_header(raw, offset)
+            except ArchiveError as exc:
+                state = self.skip(offset, f"a namespace header is unreadable: {exc.message}", exc.code, None)
+                continue
+            fr.pos += size
+            st = self.state_for(ns)
+            if eof:
+                state = self.eof_block(st, stored, raw, offset)
+                continue
+            current = st
+            if st.ended or (not st.declared and self.prelude_ok):
+                # After its EOF block, or a name the intact prelude does not declare
+                # (damage may have changed it): the stored CRCs decide (§6).
+                why = "after its EOF block" if st.ended else "without a prelude entry"
+                if why not in " ".join(st.notes):
+                    st.notes.append(f"data {why} at byte {offset}: kept only if a stored CRC covers it")
+                state = self.documents(st, self.new_candidate(st))
+                continue
+            header_at = self._to_spool(raw)
+            state = self.documents(st, None, header_at, len(raw))
+
+    def _known_header(self, kind: str, size: int) -> bool:
+        """The item at the cursor is a header of a declared namespace (not trailing data, §6)."""
+        if kind != "doc" or size > _MAX_NS_HEADER_SIZE:
+            return False
+        fr = self.fr
+        try:
+            ns, _, _, _ = decode_namespace_header(bytes(fr.buf[fr.pos : fr.pos + size]), fr.offset)
+        except ArchiveError:
+            return False
+        return self.aliases.get(ns, ns) in self.states
+
+    def trailing(self, offset: int) -> None:
+        """Every declared namespace has ended (§6): the rest is not part of this archive."""
+        fr = self.fr
+        hint = describe_bytes(fr.peek(64))
+        while not fr.eof and fr.offset - offset <= self.max_damage:
+            fr.pos = fr.filled
+            fr.fill(fr.chunk)
+        fr.pos = fr.filled
+        end = min(fr.offset, offset + self.max_damage + 1)
+        self.damage(offset, end, "bytes follow the end of the archive", "trailing-data", hint=hint)
+        if not fr.eof:
+            self.stop(end)
+
+    def check_ended(self, offset: int) -> None:
+        """The stream ended cleanly at a block boundary: report namespaces left open (§6)."""
+        open_ns = [st for st in self.states.values() if not st.ended]
+        if open_ns:
+            self.damage(
+                offset,
+                offset,
+                f"the stream ends before the EOF block of {len(open_ns)} namespaces (truncated)",
+                "truncated",
+                open_ns[0] if len(open_ns) == 1 else None,
+                hint="the archive was cut short at a block boundary",
+            )
+
+    def eof_block(self, st: NsState, stored: int, raw: bytes, offset: int) -> str:
+        fr = self.fr
+        # Damage can turn a data header into an EOF header: every EOF block is a
+        # candidate; attribution keeps the first whose CRC matches (§4, §6).
+        eof = (stored, self.epoch, self.log.append(EOF_BLOCK, st.index, 0, 0, 0, 0, 0, 0))
+        st.eofs.append((*eof, self._to_spool(raw), len(raw)))
+        if st.ended:
+            st.notes.append(f"another EOF block at byte {offset}")
+        else:
+            st.ended = True
+            st.use_eof(0)
+            if st.declared:
+                self.open_declared -= 1
+        at = fr.offset
+        kind, _ = self.item()
+        if kind == "term":
+            fr.pos += 4
+            return "block"
+        if kind in ("end", "cut"):
+            self.cut(st)
+            return "end"
+        if kind == "doc":
+            # Documents right after an EOF header: a data header whose EOF flag was hit, or
+            # a lost terminator; the stored CRCs decide (§4).
+            self.damage(at, at, "the EOF header is not followed by a terminator", "data-after-eof", st)
+            return self.documents(st, self.new_candidate(st))
+        return self.skip(at, "the EOF header is not followed by a terminator", "data-after-eof", st)
+
+    def _close(
+        self, st: NsState | None, cand: Candidate | None, header_at: int, header_len: int, count: int
+    ) -> None:
+        """Log the segment that ends at the spool's end (``count`` definite documents)."""
+        if cand is not None:
+            if cand.documents:
+                start = self._spooled - cand.length
+                cand.record = self.log.append(
+                    SEGMENT, cand.index, CANDIDATE, start, self._spooled, 0, 0, cand.documents
+                )
+        elif st is not None:
+            body = header_at + header_len
+            st.last_definite = self.log.append(
+                SEGMENT, st.index, DEFINITE, body, self._spooled, header_at, header_len, count
+            )
+
+    def documents(
+        self, st: NsState | None, cand: Candidate | None, header_at: int = 0, header_len: int = 0
+    ) -> str:
+        """Documents of a segment up to its block's terminator; returns the next state."""
+        fr = self.fr
+        opened = st.docs_def if st is not None else 0
+        try:
+            while True:
+                end, count, last = _scan(fr.buf, fr.pos, fr.filled)
+                if count:
+                    if count > 1:
+                        self.commit(st, cand, fr.pos, last, count - 1)
+                        fr.pos = last
+                    # The last document is held until what follows it is framed: a grown
+                    # length that swallowed its successors breaks the framing there (§2).
+                    size = end - last
+                    if self._next_is_framed(size) or decodes(memoryview(fr.buf)[fr.pos : fr.pos + size]):
+                        self.commit(st, cand, fr.pos, fr.pos + size, 1)
+                        fr.pos += size
+                        continue
+                    return self.skip(
+                        fr.offset, "a document's length is damaged (it does not decode)", "bad-document", st
+                    )
+                at = fr.offset
+                kind, size = self.item()
+                if kind == "term":
+                    fr.pos += 4
+                    return "block"
+                if kind == "doc":
+                    continue
+                if kind in ("end", "cut"):
+                    self.cut(st)
+                    return "end"
+                # Documents found again ("doc") open a candidate labelled with this
+                # namespace in body(): the damage may also have hidden a block boundary.
+                return self.skip(at, "a document's framing is damaged", kind, st)
+        finally:
+            self._close(st, cand, header_at, header_len, (st.docs_def if st else 0) - opened)
+
+
+def _classify(doc: dict[str, Any], in_prelude: bool) -> str | None:
+    """ "header" or "entry" for a document starting with db and collection, by its other keys.
+
+    Other writers leave out EOF and CRC or add fields (tolerated, §7): a header
+    has a bool EOF, or no keys but EOF and CRC; in the prelude, a document with
+    metadata and neither EOF nor CRC is a collection entry (§3.2).
+    """
+    keys = set(doc)
+    if "EOF" in keys and not isinstance(doc["EOF"], bool):
+        return None
+    if in_prelude and "metadata" in keys and not keys & {"EOF", "CRC"}:
+        return "entry"
+    if "EOF" in keys or keys <= {"db", "collection", "CRC"}:
+        return "header"
+    return None
+
+
+#: Where a resynchronisation may resume: a header (length, then b"\x02db\x00"), or a
+#: document (length <= 16 MiB so its high byte is 0, then a valid element type, or the
+#: empty document).  Lookaheads, so overlapping candidates are all found.
+_HEADER_CANDIDATE = re.compile(rb"(?=....\x02db\x00)", re.DOTALL)
+_CANDIDATE = re.compile(rb"(?=....\x02db\x00|...\x00[\x01-\x13\x7f\xff]|\x05\x00\x00\x00\x00)", re.DOTALL)
+_LOG_LINE = re.compile(rb"[\t\x20-\x7e]{16,}\r?\n")
+
+
+def _hint(skipped: bytes, start: int) -> str:
+    """describe_bytes for a skipped range, pointing at text lines spliced into it (§7)."""
+    if not skipped:
+        return describe_bytes(skipped)
+    text = _LOG_LINE.search(skipped)
+    if text is not None and text.start() > 0:
+        return f"at byte {start + text.start()}: {describe_bytes(skipped[text.start() :])}"
+    return describe_bytes(skipped[:64])
+
+
+def candidates_before(scan: Scanner, epoch: int, limit: int) -> list[Candidate]:
+    """Up to ``limit`` candidates created at or before ``epoch``, the latest ones."""
+    upto = bisect.bisect_right(scan.candidates, epoch, key=lambda c: c.epoch)
+    return scan.candidates[max(0, upto - limit) : upto]
