@@ -25,15 +25,8 @@ from . import schema
 from ._crc import crc64, crc64_combine, to_int64
 from ._framing import MAGIC, TERMINATOR
 from ._io import AtomicSink
-from ._salvage_scan import (
-    DEFINITE,
-    EOF_BLOCK,
-    Candidate,
-    NsState,
-    Scanner,
-    candidates_before,
-    decodes,
-)
+from ._salvage_model import DEFINITE, EOF_BLOCK, Candidate, NsState
+from ._salvage_scan import Scanner, candidates_before, decodes
 from .model import ArchiveHeader, CollectionEntry, Namespace
 
 #: At most this many candidate segments are tried against one stored CRC.

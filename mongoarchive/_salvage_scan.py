@@ -29,156 +29,33 @@ without a recognisable item end the scan: the rest is not archive data.
 from __future__ import annotations
 
 import bisect
-import dataclasses
-import re
 import struct
-import tempfile
-from collections.abc import Iterator
-from typing import IO, Any
-
-import bson
+from typing import IO
 
 from ._crc import crc64
-from ._framing import MAGIC, TERMINATOR, Framer, describe_bytes
+from ._framing import MAGIC, Framer, describe_bytes
 from ._rules import (
     decode_archive_header,
     decode_collection_entry,
     decode_namespace_header,
-    recognise,
     timeseries_data_namespace,
 )
+from ._salvage_model import CANDIDATE, DEFINITE, EOF_BLOCK, SEGMENT, Candidate, Damage, NsState, _Log
+from ._salvage_resync import _MAX_ENTRY_SIZE, _MAX_NS_HEADER_SIZE, Resync, _hint, decodes
 from .errors import ArchiveError, MongoArchiveError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
 from .writer import uses_buckets
 
+__all__ = ["DEFAULT_MAX_DAMAGE", "Scanner", "candidates_before", "decodes"]
+
 _unpack_int32 = struct.Struct("<i").unpack_from
-#: A string element named "db": the first field of namespace headers and collection entries (§3.2, §3.3).
-_DB_MARK = b"\x02db\x00"
 #: The archive header's first field, an int32 named concurrent_collections (§3.1).
 _HEADER_MARK = b"\x10concurrent_collections\x00"
-#: Collection entries carry metadata and may be large; anything larger is not one (§3.2).
-_MAX_ENTRY_SIZE = 1 << 20
-#: Namespace headers hold two names and two small values (§3.3): 64 KiB leaves room for extras.
-_MAX_NS_HEADER_SIZE = 64 << 10
-#: Past damage, a document is recognised beyond the read window only up to this size.
-_RESYNC_READ_AHEAD = 4 << 20
 #: Text before the magic number is looked for only this far into the stream (§7).
 _MAGIC_WINDOW = 1 << 20
 #: The default of ``max_damage``: four times the largest document (16 MiB, §2).  No lost
 #: document or header explains a longer stretch without one recognisable item.
 DEFAULT_MAX_DAMAGE = 64 << 20
-#: Valid BSON element type bytes (bsonspec.org): 0x01..0x13, 0x7f (max key), 0xff (min key).
-_ELEMENT_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
-
-#: Log record kinds.
-SEGMENT, EOF_BLOCK = 0, 1
-#: Segment kinds.
-DEFINITE, CANDIDATE = 0, 1
-
-
-@dataclasses.dataclass(slots=True)
-class Damage:
-    """Bytes [start, end) of the input that could not be used (becomes a DamagedRange)."""
-
-    start: int
-    end: int
-    reason: str
-    code: str
-    namespace: str | None = None
-    documents_lost: int = 0
-    hint: str | None = None
-
-
-@dataclasses.dataclass(slots=True)
-class NsState:
-    """What the scan learnt about one namespace (keyed by its prelude name)."""
-
-    ns: Namespace
-    index: int
-    declared: bool
-    data_ns: Namespace  # the name its blocks carry (system.buckets.X for old timeseries, §5.4)
-    crc_def: int = 0  # CRC of the definite documents, in stream order
-    crc_all: int = 0  # CRC of the definite and the candidates labelled with this namespace
-    docs_def: int = 0
-    bytes_all: int = 0
-    pieces: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)  # epoch, crc, length
-    piece_epoch: int = -1
-    piece_crc: int = 0
-    piece_len: int = 0
-    labelled: list[int] = dataclasses.field(default_factory=list)  # candidate ids
-    stored_crc: int | None = None
-    eof_epoch: int = -1
-    eof_record: int = -1
-    eof_raw: tuple[int, int] = (0, 0)  # where its EOF header is in the spool
-    eofs: list[tuple[int, int, int, int, int]] = dataclasses.field(default_factory=list)
-    last_definite: int = -1  # record of the last definite segment
-    ended: bool = False
-    seen: bool = False  # a header of this namespace was read
-    damage_count: int = 0
-    first_damage: tuple[int, int] | None = None
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-    def use_eof(self, which: int) -> None:
-        """Take the ``which``-th EOF block read for this namespace as its end."""
-        self.stored_crc, self.eof_epoch, self.eof_record, at, size = self.eofs[which]
-        self.eof_raw = (at, size)
-
-    def close_piece(self) -> None:
-        if self.piece_len:
-            self.pieces.append((self.piece_epoch, self.piece_crc, self.piece_len))
-        self.piece_crc = self.piece_len = 0
-
-    def all_pieces(self) -> list[tuple[int, int, int]]:
-        last = [(self.piece_epoch, self.piece_crc, self.piece_len)] if self.piece_len else []
-        return self.pieces + last
-
-
-@dataclasses.dataclass(slots=True)
-class Candidate:
-    """A segment whose namespace the stored CRCs have to decide."""
-
-    index: int
-    epoch: int
-    label: NsState | None
-    start: int  # input offset of its first document
-    end: int = 0
-    record: int = -1
-    crc: int = 0
-    length: int = 0
-    documents: int = 0
-
-
-class _Log:
-    """Fixed-size records in a temporary file, appended in stream order and read back once."""
-
-    _REC = struct.Struct("<8q")
-
-    def __init__(self, temp_dir: str | None) -> None:
-        # Closed by close(): the log lives as long as the salvage run.
-        self._file: IO[bytes] = tempfile.TemporaryFile(  # noqa: SIM115
-            prefix="mongoarchive-salvage-log-", dir=temp_dir
-        )
-        self._buf = bytearray()
-        self.count = 0
-
-    def append(self, *fields: int) -> int:
-        self._buf += self._REC.pack(*fields)
-        if len(self._buf) >= 1 << 20:
-            self._file.write(self._buf)
-            self._buf.clear()
-        self.count += 1
-        return self.count - 1
-
-    def __iter__(self) -> Iterator[tuple[int, ...]]:
-        self._file.write(self._buf)
-        self._buf.clear()
-        self._file.seek(0)
-        size = self._REC.size
-        while chunk := self._file.read(size * 8192):
-            yield from self._REC.iter_unpack(chunk[: len(chunk) - len(chunk) % size])
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int, int]:
@@ -199,25 +76,15 @@ def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int, int]:
     return pos, count, last
 
 
-def decodes(data: bytes | bytearray | memoryview) -> bool:
-    """True if ``data`` is exactly one BSON document that decodes."""
-    try:
-        bson.decode(data)
-    except Exception:  # any undecodable bytes are simply not a document
-        return False
-    return True
-
-
-class Scanner:
+class Scanner(Resync):
     """The scanning state machine; see the module docstring."""
 
     def __init__(
         self, framer: Framer, spool: IO[bytes], log: _Log, max_damage: int, damage: list[Damage]
     ) -> None:
-        self.fr = framer
+        super().__init__(framer, max_damage)
         self.spool = spool
         self.log = log
-        self.max_damage = max_damage
         self.damaged = damage
         self.header: ArchiveHeader | None = None
         self.header_ok = True
@@ -343,153 +210,6 @@ class Scanner:
                 st.bytes_all += end - start
         finally:
             view.release()
-
-    # -- resynchronisation ------------------------------------------------------
-    def _size_at(self, pos: int) -> int | None:
-        fr = self.fr
-        if fr.filled - pos < 4:
-            return None
-        return int(_unpack_int32(fr.buf, pos)[0])
-
-    def _well_formed_at(self, pos: int, size: int) -> bool:
-        """buf[pos:pos+size] (available) is a BSON document that decodes."""
-        buf = self.fr.buf
-        if buf[pos + size - 1] or (size > 5 and buf[pos + 4] not in _ELEMENT_TYPES):
-            return False
-        with memoryview(buf) as view:
-            return decodes(view[pos : pos + size])
-
-    def _doc_candidate(self, pos: int) -> bool:
-        """A document at buffer position ``pos`` that decodes and is followed by a terminator
-        or another document that decodes (two in a row are rarely an accident; one alone
-        may be a sub-document of a damaged document)."""
-        fr = self.fr
-        size = self._size_at(pos)
-        if size is None or size < 5 or size > MAX_BSON_SIZE:
-            return False
-        if size > 5 and (fr.filled - pos < 5 or fr.buf[pos + 4] not in _ELEMENT_TYPES):
-            return False
-        rel = pos - fr.pos
-        if fr.filled - pos < size + 4:
-            if size > _RESYNC_READ_AHEAD:
-                # Refilling the window for every large candidate length in random bytes
-                # would cost a copy of the window each time: past damage, only documents
-                # up to 4 MiB (or already in the window) are recognised.
-                return False
-            # Read ahead generously so that nearby candidates need no refill (linear time).
-            fr.fill(rel + size + 4 + fr.chunk)
-            pos = fr.pos + rel
-            if fr.filled - pos < size:
-                return False
-        if fr.buf[pos + size - 1] or not self._well_formed_at(pos, size):
-            return False
-        after = self._size_at(pos + size)
-        if after is None:
-            # Not even at the end of the stream: a cut stream ends anywhere, often right
-            # after a sub-document of the document it cut (§2).
-            return False
-        if after == -1:
-            # The empty document before a terminator is mostly an int32 5 and a document's NUL.
-            return size > 5
-        if after < 5 or after > MAX_BSON_SIZE:
-            return False
-        if fr.filled - (pos + size) < after:
-            if after > _RESYNC_READ_AHEAD:
-                return False
-            fr.fill(rel + size + after + fr.chunk)
-            pos = fr.pos + rel
-            if fr.filled - (pos + size) < after:
-                return False
-        return self._well_formed_at(pos + size, after)
-
-    def _header_candidate(self, pos: int, limit: int) -> dict[str, Any] | None:
-        """The document at ``pos`` decoded if it starts with the strings db and collection."""
-        fr = self.fr
-        size = self._size_at(pos)
-        if size is None or size < 5 or size > limit:
-            return None
-        # Cheap test first: the db string is followed by the collection string (§3.3).
-        if fr.filled - pos >= 12:
-            name = _unpack_int32(fr.buf, pos + 8)[0]
-            if not 1 <= name <= size or (
-                fr.filled - pos >= 12 + name + 12
-                and fr.buf[pos + 12 + name : pos + 24 + name] != b"\x02collection\x00"
-            ):
-                return None
-        need = pos - fr.pos + size
-        if fr.filled - fr.pos < need:
-            fr.fill(need + fr.chunk)
-            pos = fr.pos + (need - size)
-            if fr.filled - pos < size:
-                return None
-        if fr.buf[pos + size - 1]:
-            return None
-        return recognise(bytes(fr.buf[pos : pos + size]), ("db", "collection"))
-
-    def resync(self, start: int, want_docs: bool, in_prelude: bool) -> str:
-        """Move the cursor past ``start`` to the next place to go on from.
-
-        Returns "header" (a namespace header), "entry" (a collection entry, only
-        ``in_prelude``), "doc" (a document, only ``want_docs``), "block" (the
-        stream's last terminator), "end", or "limit" (``max_damage`` bytes passed).
-        """
-        fr = self.fr
-        fr.pos = max(start + 1 - fr.base, fr.pos)
-        pattern = _CANDIDATE if want_docs else _HEADER_CANDIDATE
-        limit_size = _MAX_ENTRY_SIZE if in_prelude else _MAX_NS_HEADER_SIZE
-        while True:
-            if fr.offset - start > self.max_damage:
-                return "limit"
-            if not fr.fill(5):
-                return self._at_end(start)
-            buf = fr.buf
-            limit = fr.filled
-            i = fr.pos
-            while True:
-                # The regular expression finds the next candidate in C: linear time (bench_linear).
-                found = pattern.search(buf, i, limit)
-                if found is None:
-                    break
-                p = found.start()
-                fr.pos = p  # everything before p is skipped for good
-                if fr.offset - start > self.max_damage:
-                    return "limit"
-                if buf[p + 4 : p + 8] == _DB_MARK:
-                    doc = self._header_candidate(fr.pos, limit_size)
-                    # A terminator right before it ends the prelude: then this is a block header.
-                    after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
-                    kind = None if doc is None else _classify(doc, in_prelude and not after_term)
-                    if kind is not None:
-                        return kind
-                if want_docs and self._doc_candidate(fr.pos):
-                    return "doc"
-                buf = fr.buf  # a read-ahead may have moved the window
-                limit = fr.filled
-                i = fr.pos + 1
-            # Keep the last few bytes: a candidate may straddle the window's end.
-            fr.pos = max(fr.pos, limit - 8)
-            if fr.eof:
-                return self._at_end(start)
-            fr.fill(fr.filled - fr.pos + fr.chunk)
-
-    def _at_end(self, start: int) -> str:
-        """Resynchronisation reached the end: a final terminator still closes the block (§2)."""
-        fr = self.fr
-        end = fr.filled
-        fr.pos = end
-        if end >= 4 and fr.buf[end - 4 : end] == TERMINATOR and fr.base + end - 4 > start:
-            return "block"
-        return "end"
-
-    def _damage_end(self, start: int, where: str) -> int:
-        """Where the skipped bytes end: before a terminator that precedes a found header (§2)."""
-        fr = self.fr
-        if where == "block":  # the stream's final terminator closed the block
-            return fr.offset - 4
-        after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
-        if where == "header" and after_term and fr.offset - 4 > start:
-            return fr.offset - 4
-        return fr.offset
 
     def skip(
         self,
@@ -863,41 +583,6 @@ class Scanner:
                 return self.skip(at, "a document's framing is damaged", kind, st)
         finally:
             self._close(st, cand, header_at, header_len, (st.docs_def if st else 0) - opened)
-
-
-def _classify(doc: dict[str, Any], in_prelude: bool) -> str | None:
-    """ "header" or "entry" for a document starting with db and collection, by its other keys.
-
-    Other writers leave out EOF and CRC or add fields (tolerated, §7): a header
-    has a bool EOF, or no keys but EOF and CRC; in the prelude, a document with
-    metadata and neither EOF nor CRC is a collection entry (§3.2).
-    """
-    keys = set(doc)
-    if "EOF" in keys and not isinstance(doc["EOF"], bool):
-        return None
-    if in_prelude and "metadata" in keys and not keys & {"EOF", "CRC"}:
-        return "entry"
-    if "EOF" in keys or keys <= {"db", "collection", "CRC"}:
-        return "header"
-    return None
-
-
-#: Where a resynchronisation may resume: a header (length, then b"\x02db\x00"), or a
-#: document (length <= 16 MiB so its high byte is 0, then a valid element type, or the
-#: empty document).  Lookaheads, so overlapping candidates are all found.
-_HEADER_CANDIDATE = re.compile(rb"(?=....\x02db\x00)", re.DOTALL)
-_CANDIDATE = re.compile(rb"(?=....\x02db\x00|...\x00[\x01-\x13\x7f\xff]|\x05\x00\x00\x00\x00)", re.DOTALL)
-_LOG_LINE = re.compile(rb"[\t\x20-\x7e]{16,}\r?\n")
-
-
-def _hint(skipped: bytes, start: int) -> str:
-    """describe_bytes for a skipped range, pointing at text lines spliced into it (§7)."""
-    if not skipped:
-        return describe_bytes(skipped)
-    text = _LOG_LINE.search(skipped)
-    if text is not None and text.start() > 0:
-        return f"at byte {start + text.start()}: {describe_bytes(skipped[text.start() :])}"
-    return describe_bytes(skipped[:64])
 
 
 def candidates_before(scan: Scanner, epoch: int, limit: int) -> list[Candidate]:

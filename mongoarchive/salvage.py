@@ -24,8 +24,9 @@ from typing import IO, Any, Literal
 
 from ._framing import Framer
 from ._io import open_sink, open_source
+from ._salvage_model import NsState, _Log
 from ._salvage_out import Emitter, Written, attribute, entry_bytes, header_bytes
-from ._salvage_scan import DEFAULT_MAX_DAMAGE, NsState, Scanner, _Log
+from ._salvage_scan import DEFAULT_MAX_DAMAGE, Scanner
 from .errors import ArchiveIOError, MetadataError, MongoArchiveError, UsageError
 from .model import ArchiveHeader, CollectionEntry
 
