@@ -74,6 +74,8 @@ class Resync:
             return False
         if size > 5 and (fr.filled - pos < 5 or fr.buf[pos + 4] not in _ELEMENT_TYPES):
             return False
+        if not _first_string_ok(fr.buf, pos, size, fr.filled):
+            return False
         rel = pos - fr.pos
         if fr.filled - pos < size + 4:
             if size > _RESYNC_READ_AHEAD:
@@ -82,7 +84,8 @@ class Resync:
                 # up to 4 MiB (or already in the window) are recognised.
                 return False
             # Read ahead generously so that nearby candidates need no refill (linear time).
-            fr.fill(rel + size + 4 + fr.chunk)
+            if not fr.eof:  # at the end a refill reads nothing and only moves the window
+                fr.fill(rel + size + 4 + fr.chunk)
             pos = fr.pos + rel
             if fr.filled - pos < size:
                 return False
@@ -101,7 +104,8 @@ class Resync:
         if fr.filled - (pos + size) < after:
             if after > _RESYNC_READ_AHEAD:
                 return False
-            fr.fill(rel + size + after + fr.chunk)
+            if not fr.eof:  # at the end a refill reads nothing and only moves the window
+                fr.fill(rel + size + after + fr.chunk)
             pos = fr.pos + rel
             if fr.filled - (pos + size) < after:
                 return False
@@ -123,7 +127,8 @@ class Resync:
                 return None
         need = pos - fr.pos + size
         if fr.filled - fr.pos < need:
-            fr.fill(need + fr.chunk)
+            if not fr.eof:  # at the end a refill reads nothing and only moves the window
+                fr.fill(need + fr.chunk)
             pos = fr.pos + (need - size)
             if fr.filled - pos < size:
                 return None
@@ -150,6 +155,7 @@ class Resync:
             buf = fr.buf
             limit = fr.filled
             i = fr.pos
+            last = start + self.max_damage - fr.base  # the last buffer position to look at
             while True:
                 # The regular expression finds the next candidate in C: linear time (bench_linear).
                 found = pattern.search(buf, i, limit)
@@ -157,9 +163,13 @@ class Resync:
                     break
                 p = found.start()
                 fr.pos = p  # everything before p is skipped for good
-                if fr.offset - start > self.max_damage:
+                if p > last:
                     return "limit"
                 if buf[p + 4 : p + 8] == _DB_MARK:
+                    if p + 12 <= limit and not 1 <= _unpack_int32(buf, p + 8)[0] <= _MAX_ENTRY_SIZE:
+                        # The db string's length is impossible: neither a header nor a document.
+                        i = p + 1
+                        continue
                     doc = self._header_candidate(fr.pos, limit_size)
                     # A terminator right before it ends the prelude: then this is a block header.
                     after_term = fr.pos >= 4 and fr.buf[fr.pos - 4 : fr.pos] == TERMINATOR
@@ -195,6 +205,21 @@ class Resync:
         if where == "header" and after_term and fr.offset - 4 > start:
             return fr.offset - 4
         return fr.offset
+
+
+def _first_string_ok(buf: bytearray, pos: int, size: int, limit: int) -> bool:
+    """False if the document at ``pos`` starts with a string element whose length is impossible.
+
+    A cheap test before decoding: garbage that looks like a length and a type byte
+    is rejected without a copy or a decode (bsonspec.org: a string holds >= 1 byte).
+    """
+    if size <= 5 or buf[pos + 4] != 0x02:
+        return True
+    name_end = buf.find(0, pos + 5, min(limit, pos + size))
+    if name_end < 0 or name_end + 5 > limit:
+        return True  # decided by the full test
+    length: int = _unpack_int32(buf, name_end + 1)[0]
+    return 1 <= length <= size - (name_end + 5 - pos)
 
 
 def _classify(doc: dict[str, Any], in_prelude: bool) -> str | None:
