@@ -29,7 +29,12 @@ from ._salvage_out import Emitter, Written, attribute, entry_bytes, header_bytes
 from ._salvage_scan import DEFAULT_MAX_DAMAGE, Scanner
 from ._sink import validate_target
 from ._text import plural, printable
-from ._writer_checks import check_int, check_namespace, check_type
+from ._writer_checks import (
+    COLLECTION_TYPES,
+    check_int,
+    check_namespace,
+    check_type,
+)
 from .errors import ArchiveIOError, MetadataError, MongoArchiveError, UsageError
 from .model import ArchiveHeader, CollectionEntry, Namespace
 
@@ -265,7 +270,9 @@ def salvage(
 def _repaired(entry: CollectionEntry) -> tuple[CollectionEntry, str | None]:
     """``entry`` with damage a restore would refuse undone, and a note saying what was changed.
 
-    Damage inside the metadata string (§3.2) leaves empty metadata.
+    Damage inside the metadata string (§3.2) leaves empty metadata; an unknown
+    ``type`` (a damaged byte in "collection") is left out, as archives before
+    2021 have it, so the namespace's documents are still written.
     """
     notes = []
     try:
@@ -273,6 +280,9 @@ def _repaired(entry: CollectionEntry) -> tuple[CollectionEntry, str | None]:
     except MetadataError as exc:
         entry = dataclasses.replace(entry, metadata="")
         notes.append(f"{exc.message}: written with empty metadata")
+    if entry.type is not None and entry.type not in COLLECTION_TYPES:
+        notes.append(f"unknown collection type {entry.type!r}: written without a type")
+        entry = dataclasses.replace(entry, type=None)
     return entry, "; ".join(notes) if notes else None
 
 

@@ -338,3 +338,22 @@ def test_an_intact_gzip_archive_keeps_its_bytes_inside() -> None:
     out = io.BytesIO()
     salvage(io.BytesIO(gzip.compress(data)), out)
     assert gzip.decompress(out.getvalue()) == data
+
+
+# -- prelude entries the writer would refuse ---------------------------------------------------
+
+
+def test_a_damaged_collection_type_keeps_the_namespace() -> None:
+    """One flipped bit in an entry's type ("collection" -> "bollection") loses no document."""
+    data = dict(VALID)["base-two-namespaces"]
+    at = data.index(b"\x02type\x00\x0b\x00\x00\x00collection") + 10
+    damaged = bytearray(data)
+    damaged[at] ^= 1
+    report, output = run(bytes(damaged))
+    assert all(n.status == "intact" for n in report.namespaces), [n.to_dict() for n in report.namespaces]
+    hit = [n for n in report.namespaces if any("unknown collection type" in note for note in n.notes)]
+    assert len(hit) == 1
+    got = output_documents(output)
+    assert sum(got.values()) == sum(1 for i in walk(data) if i.kind == "document")
+    with mongoarchive.open(io.BytesIO(output)) as archive:
+        assert [c.type for c in archive.collections].count(None) == 1
