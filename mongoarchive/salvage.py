@@ -24,6 +24,7 @@ from typing import IO, Any, Literal
 
 from ._framing import Framer
 from ._io import open_sink, open_source
+from ._rules import timeseries_data_namespace
 from ._salvage_model import NsState, _Log
 from ._salvage_out import Emitter, Written, attribute, entry_bytes, header_bytes
 from ._salvage_scan import DEFAULT_MAX_DAMAGE, Scanner
@@ -34,9 +35,11 @@ from ._writer_checks import (
     check_int,
     check_namespace,
     check_type,
+    parse_server_version,
 )
 from .errors import ArchiveIOError, MetadataError, MongoArchiveError, UsageError
 from .model import ArchiveHeader, CollectionEntry, Namespace
+from .writer import uses_buckets
 
 __all__ = ["DEFAULT_MAX_DAMAGE", "DamagedRange", "NamespaceOutcome", "SalvageReport", "salvage"]
 
@@ -267,6 +270,48 @@ def salvage(
     return report
 
 
+def _archive_header(scan: Scanner, report: SalvageReport) -> bytes:
+    """The new archive's header: as read, or rebuilt when it was lost or no release could read it.
+
+    A rebuilt header needs a server_version every mongorestore parses and that
+    agrees with the timeseries naming found (§5.4, §7): "0.0.0" ("before 8.3":
+    data under system.buckets.X), or "8.3.0" when data was found under X itself.
+    "unknown" (mongodump's own placeholder) is refused by 100.16+ and the writer.
+    A header read with a version 100.16+ cannot parse is kept as it is (100.6.1
+    reads it) unless the data has the 8.3 naming, which 100.6.1 refuses.
+    """
+    series = [(e, scan.states[e.namespace]) for e in scan.entries if e.type == "timeseries"]
+    viewless = any(st.seen and st.data_ns == st.ns for _, st in series)
+    header = scan.header
+    raw = scan.header_raw if header is not None else b""
+    if header is not None and raw and not _parses(header.server_version) and viewless:
+        header = dataclasses.replace(header, server_version="8.3.0")
+        raw = b""
+        report.header = "rebuilt"
+        report.notes.append(
+            "the archive header's server_version cannot be parsed and timeseries data has the "
+            "8.3 naming: written as '8.3.0'"
+        )
+    if not raw:
+        header = header or ArchiveHeader(4, "0.1", "8.3.0" if viewless else "0.0.0", "unknown")
+        raw = header_bytes(header)
+    assert header is not None
+    # A timeseries no block names gets its EOF block under the naming the version implies.
+    buckets = uses_buckets(header.server_version) or not _parses(header.server_version)
+    for entry, st in series:
+        if not st.seen:
+            st.data_ns = timeseries_data_namespace(entry) if buckets else st.ns
+    return raw
+
+
+def _parses(server_version: str) -> bool:
+    try:
+        parse_server_version(server_version)
+    except UsageError:
+        return False
+    return True
+
+
 def _repaired(entry: CollectionEntry) -> tuple[CollectionEntry, str | None]:
     """``entry`` with damage a restore would refuse undone, and a note saying what was changed.
 
@@ -321,10 +366,7 @@ def _write_output(
     report.prelude = "ok" if scan.prelude_ok else "damaged"
     report.notes.extend(scan.notes)
     verified, assigned = attribute(scan)
-    # The header was lost: "0.0.0" is a server_version every mongorestore parses (§7),
-    # where "unknown" is refused by 100.16+ and so by the writer.
-    header = scan.header or ArchiveHeader(4, "0.1", "0.0.0", "unknown")
-    header_raw = scan.header_raw if scan.header is not None and scan.header_raw else header_bytes(header)
+    header_raw = _archive_header(scan, report)
     # The prelude: entries as read, then entries rebuilt for namespaces found without one.
     plan: list[tuple[NsState, NamespaceOutcome]] = []
     entries: list[bytes] = []

@@ -16,6 +16,7 @@ import dataclasses
 import gzip
 import io
 import struct
+from collections.abc import Callable
 
 import bson
 import pytest
@@ -357,3 +358,42 @@ def test_a_damaged_collection_type_keeps_the_namespace() -> None:
     assert sum(got.values()) == sum(1 for i in walk(data) if i.kind == "document")
     with mongoarchive.open(io.BytesIO(output)) as archive:
         assert [c.type for c in archive.collections].count(None) == 1
+
+
+def _header_of(output: bytes) -> mongoarchive.ArchiveHeader:
+    with mongoarchive.open(io.BytesIO(output)) as archive:
+        return archive.header
+
+
+@pytest.mark.parametrize(
+    ("damage", "version"),
+    [
+        (lambda d: d.__setitem__(4, d[4] ^ 1), "8.3.0"),  # the header's length: the header is lost
+        (lambda d: d.__setitem__(d.index(b"server_version"), ord("r")), "8.3.0"),  # a field renamed
+    ],
+    ids=["lost-header", "no-server-version"],
+)
+def test_a_rebuilt_header_agrees_with_the_timeseries_naming(
+    damage: Callable[[bytearray], None], version: str
+) -> None:
+    """An 8.3 timeseries (data under X) needs a server_version >= 8.3.0 that releases parse."""
+    data = bytearray(dict(VALID)["timeseries-83"])
+    damage(data)
+    report, output = run(bytes(data))
+    assert report.header == "rebuilt"
+    assert _header_of(output).server_version == version
+    assert check_archive(io.BytesIO(output), target="100.18").ok()
+    assert sum(output_documents(output).values()) == report.totals()["documents_kept"] > 0
+
+
+def test_a_source_server_version_unknown_is_copied() -> None:
+    """mongodump writes "unknown" when it cannot ask the server: salvage keeps the header as read."""
+    data = dict(VALID)["base-two-namespaces"]
+    header = bson.decode(data[4 : 4 + struct.unpack_from("<i", data, 4)[0]])
+    changed = bson.encode({**header, "server_version": "unknown"})
+    source = data[:4] + changed + data[4 + len(bson.encode(header)) :]
+    report, output = run(source)
+    assert report.header == "ok"
+    assert _header_of(output).server_version == "unknown"
+    assert check_archive(io.BytesIO(output), target="100.6").ok()  # 100.6.1 reads it; 100.16+ do not
+    assert sum(output_documents(output).values()) == sum(1 for i in walk(data) if i.kind == "document")
