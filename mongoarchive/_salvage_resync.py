@@ -247,10 +247,22 @@ _CANDIDATE = re.compile(rb"(?=....\x02db\x00|...\x00[\x01-\x13\x7f\xff]|\x05\x00
 _LOG_LINE = re.compile(rb"[\t\x20-\x7e]{16,}\r?\n")
 
 
+#: describe_bytes's last resort sends the reader to salvage, which is running: said instead.
+_SALVAGE_HINT = "not archive data: skipped up to the next recognisable item"
+#: A stream cut inside an item (§6).
+CUT_HINT = "the archive was cut short; everything complete before the cut is kept"
+
+
+def bytes_hint(data: bytes) -> str:
+    """describe_bytes, but never the advice to run salvage."""
+    hint = describe_bytes(data)
+    return _SALVAGE_HINT if "'mongoarchive salvage'" in hint else hint
+
+
 def _hint(skipped: bytes, start: int) -> str:
-    """describe_bytes for a skipped range, pointing at text lines spliced into it (§7)."""
+    """bytes_hint for a skipped range, pointing at text lines spliced into it (§7)."""
     if not skipped:
-        return describe_bytes(skipped)
+        return bytes_hint(skipped)
     size = int.from_bytes(skipped[:4], "little", signed=True)
     if 5 <= size < len(skipped) and skipped[size - 1]:
         # A document that fails its NUL check: the reader's hint, which quotes a spliced
@@ -258,5 +270,5 @@ def _hint(skipped: bytes, start: int) -> str:
         return describe_document(skipped, start, size)
     text = _LOG_LINE.search(skipped)
     if text is not None and text.start() > 0:
-        return f"at byte {start + text.start()}: {describe_bytes(skipped[text.start() :])}"
-    return describe_bytes(skipped[:64])
+        return f"at byte {start + text.start()}: {bytes_hint(skipped[text.start() :])}"
+    return bytes_hint(skipped[:64])

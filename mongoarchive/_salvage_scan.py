@@ -33,7 +33,7 @@ import struct
 from typing import IO
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, not_an_archive
+from ._framing import MAGIC, Framer, not_an_archive
 from ._rules import (
     decode_archive_header,
     decode_collection_entry,
@@ -41,7 +41,15 @@ from ._rules import (
     timeseries_data_namespace,
 )
 from ._salvage_model import CANDIDATE, DEFINITE, EOF_BLOCK, SEGMENT, Candidate, Damage, NsState, _Log
-from ._salvage_resync import _MAX_ENTRY_SIZE, _MAX_NS_HEADER_SIZE, Resync, _hint, decodes
+from ._salvage_resync import (
+    _MAX_ENTRY_SIZE,
+    _MAX_NS_HEADER_SIZE,
+    CUT_HINT,
+    Resync,
+    _hint,
+    bytes_hint,
+    decodes,
+)
 from ._text import plural
 from .errors import ArchiveError, MongoArchiveError
 from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
@@ -234,6 +242,7 @@ class Scanner(Resync):
         end = self._damage_end(start, where)
         if where == "end" and code == "past-end":
             reason, code = "the stream ends before the archive does (truncated)", "truncated"
+            hint = CUT_HINT
         elif code == "past-end":
             reason, code = f"{reason}: its length points past the end of the stream", "bad-length"
         if hint is None:
@@ -267,7 +276,7 @@ class Scanner(Resync):
             "the stream ends before the archive does (truncated)",
             "truncated",
             st,
-            hint="the archive was cut short; everything complete before the cut is kept",
+            hint=CUT_HINT,
         )
 
     # -- the archive ----------------------------------------------------------
@@ -318,7 +327,7 @@ class Scanner(Resync):
                     4,
                     "the stream does not start with the archive magic number",
                     "bad-magic",
-                    hint=describe_bytes(sample),
+                    hint=bytes_hint(sample),
                 )
             else:
                 self.damage(
@@ -499,7 +508,7 @@ class Scanner(Resync):
     def trailing(self, offset: int) -> None:
         """Every declared namespace has ended (§6): the rest is not part of this archive."""
         fr = self.fr
-        hint = describe_bytes(fr.peek(64))
+        hint = bytes_hint(fr.peek(64))
         while not fr.eof and fr.offset - offset <= self.max_damage:
             fr.pos = fr.filled
             fr.fill(fr.chunk)

@@ -114,3 +114,12 @@ def test_max_damage_in_the_library() -> None:
     assert len(stop) == 1 and not report.clean
     assert stop[0].start <= len(BASE) + (1 << 20) + 1
     assert check_archive(io.BytesIO(out.getvalue())).ok()
+
+
+def test_the_report_never_tells_to_run_salvage(tmp_path: Path) -> None:
+    """Hints written for check and inspect ("'mongoarchive salvage' can recover") mean nothing here."""
+    data = dict(VALID)["base-two-namespaces"]
+    for cut in range(len(data) - 70, len(data) - 1, 7):
+        report = salvage(io.BytesIO(data[:cut]), io.BytesIO(), gzip=False)
+        hints = [d.hint or "" for d in report.damaged]
+        assert hints and not any("mongoarchive salvage" in h for h in hints), (cut, hints)
