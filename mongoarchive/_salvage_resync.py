@@ -253,10 +253,19 @@ _SALVAGE_HINT = "not archive data: skipped up to the next recognisable item"
 CUT_HINT = "the archive was cut short; everything complete before the cut is kept"
 
 
+#: ... which is this: describe_bytes of bytes it cannot name.
+_GENERIC_HINT = describe_bytes(b"\x00\x00\x00\x00")
+
+
+def own_hint(hint: str | None) -> str | None:
+    """``hint`` for salvage's report: describe_bytes's advice to run salvage is replaced."""
+    return _SALVAGE_HINT if hint == _GENERIC_HINT else hint
+
+
 def bytes_hint(data: bytes) -> str:
     """describe_bytes, but never the advice to run salvage."""
     hint = describe_bytes(data)
-    return _SALVAGE_HINT if "'mongoarchive salvage'" in hint else hint
+    return _SALVAGE_HINT if hint == _GENERIC_HINT else hint
 
 
 def _hint(skipped: bytes, start: int) -> str:

@@ -49,6 +49,7 @@ from ._salvage_resync import (
     _hint,
     bytes_hint,
     decodes,
+    own_hint,
 )
 from ._text import plural
 from .errors import ArchiveError, MongoArchiveError
@@ -153,7 +154,9 @@ class Scanner(Resync):
         lost: int = 0,
         hint: str | None = None,
     ) -> None:
-        self.damaged.append(Damage(start, end, reason, code, None if st is None else str(st.ns), lost, hint))
+        ns = None if st is None else str(st.ns)
+        # Hints from the reader (not_an_archive, gzip errors) may advise running salvage.
+        self.damaged.append(Damage(start, end, reason, code, ns, lost, own_hint(hint)))
         if st is not None:
             st.damage_count += 1
             if st.first_damage is None:
