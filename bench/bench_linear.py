@@ -34,6 +34,13 @@ namespaces in one writer (nothing is written to disk):
 
     python bench/bench_linear.py --writer-add-collection
     python bench/bench_linear.py --patterns [all|NAME,...] [--repeat 1]
+
+``--salvage-patterns`` times instead the inputs that once made salvage
+quadratic, each at a base size and at 4x (a linear tool shows ~4.0): a valid
+archive of many namespaces, many damaged spots in one namespace, and garbage
+full of namespace-header candidates inside a block.
+
+    python bench/bench_linear.py --salvage-patterns [--repeat 2]
 """
 
 from __future__ import annotations
@@ -208,6 +215,79 @@ def run_patterns(names: list[str], repeat: int) -> None:
         )
 
 
+# -- salvage patterns -------------------------------------------------------------------------
+
+
+def many_namespaces(count: int) -> bytes:
+    """A valid archive of ``count`` namespaces, one document each."""
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="7.0.14", tool_version="bench") as w:
+        writers = [w.add_collection("bench", f"c{i:06d}") for i in range(count)]
+        for i, ns in enumerate(writers):
+            ns.write(bson.encode({"_id": i, "pad": "x" * 100}))
+    return out.getvalue()
+
+
+def _one_namespace(size: int) -> tuple[bytes, list[int]]:
+    """A valid archive of one namespace of ~``size`` bytes, and where its documents start."""
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="7.0.14", tool_version="bench") as w:
+        ns = w.add_collection("bench", "spots")
+        for i in range(size // 200):
+            ns.write(bson.encode({"_id": i, "name": f"user-{i:09d}", "pad": "x" * 150}))
+    data = out.getvalue()
+    marker = b"spots\x00\x08EOF\x00\x00\x12CRC\x00"
+    pos = data.index(marker) + len(marker) + 9  # past the CRC and the header's NUL
+    starts = []
+    while (length := int.from_bytes(data[pos : pos + 4], "little", signed=True)) >= 5:
+        starts.append(pos)
+        pos += length
+    return data, starts
+
+
+def damaged_spots(size: int) -> bytes:
+    """One namespace of ~``size`` bytes in which every fifth document length (~1 KiB apart) is broken."""
+    data, starts = _one_namespace(size)
+    damaged = bytearray(data)
+    for at in starts[::5]:
+        damaged[at + 3] = 0x7F  # far above 16 MiB: a bad length, resynchronised after
+    return bytes(damaged)
+
+
+def header_candidates(size: int) -> bytes:
+    """Damage, then ~``size`` bytes of namespace-header candidates (a length, then b"\x02db\x00")."""
+    data, starts = _one_namespace(64 << 10)
+    middle = starts[len(starts) // 2]
+    junk = b"\xfe\xff\xff\xff" + (b"\x00\x00\x01\x00\x02db\x00" + b"\x00" * 8) * (size // 16)
+    return data[:middle] + junk + data[middle:]
+
+
+SALVAGE_PATTERNS: dict[str, tuple[Callable[[int], bytes], int]] = {
+    "many namespaces": (many_namespaces, 2000),
+    "damaged spots": (damaged_spots, 1_100_000),
+    "header candidates": (header_candidates, 1 << 20),
+}
+
+
+def _salvage_bytes(data: bytes) -> None:
+    salvage(io.BytesIO(data), io.BytesIO(), gzip=False)
+
+
+def salvage_patterns(repeat: int) -> None:
+    for name, (make, base) in SALVAGE_PATTERNS.items():
+        times = []
+        for scale in (1, 4):
+            data = make(base * scale)
+            seconds = best_of(repeat, functools.partial(_salvage_bytes, data))
+            times.append(seconds)
+            print(
+                f"  {name:18s} x{scale}: {len(data) / MIB:7.2f} MiB {seconds:7.2f}s "
+                f"{len(data) / MIB / seconds:7.2f} MiB/s",
+                flush=True,
+            )
+        print(f"  {name:18s} ratio 4x/1x: {times[1] / times[0]:.2f} (linear ~4.0)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,10 +303,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAMES",
         help=f"time the damage patterns instead (all, or some of: {', '.join(PATTERNS)})",
     )
+    parser.add_argument("--salvage-patterns", action="store_true", help="time salvage's hard inputs")
     args = parser.parse_args(argv)
     if args.patterns is not None:
         names = list(PATTERNS) if args.patterns == "all" else args.patterns.split(",")
         run_patterns(names, args.repeat)
+        return 0
+    if args.salvage_patterns:
+        salvage_patterns(args.repeat)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     folder = Path(args.dir)

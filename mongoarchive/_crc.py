@@ -13,7 +13,7 @@ from fastcrc import crc64 as _fastcrc64
 
 BytesLike = bytes | bytearray | memoryview
 
-__all__ = ["CHECK_VALUE", "MASK64", "crc64", "crc64_pure", "to_int64", "to_uint64"]
+__all__ = ["CHECK_VALUE", "MASK64", "crc64", "crc64_combine", "crc64_pure", "to_int64", "to_uint64"]
 
 #: CRC-64/XZ of b"123456789" (spec §4).
 CHECK_VALUE = 0x995DC9BBDF1939FA
@@ -45,6 +45,47 @@ def crc64_pure(data: BytesLike, crc: int = 0) -> int:
     for byte in memoryview(data).cast("B"):
         value = _TABLE[(value ^ byte) & 0xFF] ^ (value >> 8)
     return value ^ MASK64
+
+
+def _multiply(a: int, b: int) -> int:
+    """a * b modulo the polynomial, both in the reflected bit order (bit 63 is x**0)."""
+    product = 0
+    mask = 1 << 63
+    while a:
+        if a & mask:
+            product ^= b
+            a ^= mask
+        mask >>= 1
+        b = (b >> 1) ^ _POLY_REFLECTED if b & 1 else b >> 1
+    return product
+
+
+def _powers() -> list[int]:
+    """x**(2**k) modulo the polynomial, k = 0..63."""
+    out = [1 << 62]  # x**1
+    for _ in range(63):
+        out.append(_multiply(out[-1], out[-1]))
+    return out
+
+
+_X_POW_2K = _powers()
+
+
+def crc64_combine(crc_a: int, crc_b: int, length_b: int) -> int:
+    """CRC-64/XZ of A + B from the CRCs of A and B and the length of B.
+
+    The method of zlib's crc32_combine: init and xorout cancel out (both all
+    ones), so the CRC of A only has to be multiplied by x**(8 * len(B)).
+    """
+    shift = 1 << 63  # x**0
+    k = 3  # 2**3 = 8 bits a byte
+    n = length_b
+    while n:
+        if n & 1:
+            shift = _multiply(_X_POW_2K[k & 63], shift)
+        n >>= 1
+        k += 1
+    return _multiply(shift, crc_a) ^ crc_b
 
 
 def to_int64(crc: int) -> int:

@@ -12,6 +12,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import bson
 import pytest
@@ -27,9 +28,9 @@ IDS = [name for name, _ in VALID]
 BASE = plain(next(p for p, _ in spec_vectors("valid") if p.stem == "base-two-namespaces"))
 
 
-def run(data: bytes) -> tuple[SalvageReport, bytes]:
+def run(data: bytes, **options: Any) -> tuple[SalvageReport, bytes]:
     out = io.BytesIO()
-    report = salvage(io.BytesIO(data), out, gzip=False)
+    report = salvage(io.BytesIO(data), out, gzip=False, **options)
     return report, out.getvalue()
 
 
@@ -51,9 +52,9 @@ def contents(archive_bytes: bytes) -> dict[str, list[bytes]]:
 def assert_valid(output: bytes) -> None:
     """At least one mongorestore release reads ``output`` (spec §7).
 
-    Not every one: salvage writes server_version "unknown" when the archive header
-    is lost, which 100.16+ refuse, and keeps an 8.3 timeseries naming, which
-    releases before 100.16 refuse.
+    Not every one: salvage copies the archive header as read, so a server_version
+    "unknown" (which 100.16+ refuse) stays, and keeps an 8.3 timeseries naming,
+    which releases before 100.16 refuse.
     """
     results = [check_archive(io.BytesIO(output), target=t) for t in ("100.6", "100.18")]
     assert any(r.ok() for r in results), [p.to_dict() for r in results for p in r.errors]
@@ -61,6 +62,20 @@ def assert_valid(output: bytes) -> None:
 
 def documents(data: bytes) -> list[Item]:
     return [i for i in walk(data) if i.kind == "document"]
+
+
+def _eof_block_of(data: bytes, doc: Item) -> int:
+    """The block index of the EOF block of ``doc``'s namespace (from the known-good layout)."""
+    items = walk(data)
+    headers = {
+        i.block: bson.decode(data[i.offset : i.offset + i.size]) for i in items if i.kind == "ns-header"
+    }
+    mine = headers[doc.block]
+    return next(
+        b
+        for b, h in headers.items()
+        if h.get("EOF") and (h["db"], h["collection"]) == (mine["db"], mine["collection"])
+    )
 
 
 #: The valid vectors that hold data documents.
@@ -86,13 +101,20 @@ def test_truncated_copies_keep_every_complete_document(name: str, data: bytes) -
     docs = documents(data)
     step = 1 if name == "base-two-namespaces" else 7
     for cut in range(0, len(data), step):
-        report, output = run(data[:cut])
+        report, output = run(data[:cut], keep_unverified=True)
         assert_valid(output)
         expected = sum(1 for d in docs if d.offset + d.size <= cut)
         kept = sum(len(v) for v in contents(output).values())
         assert kept == expected, (cut, report.render_text())
         assert not report.clean
         assert any(d.code == "truncated" for d in report.damaged), cut
+        # Without keep_unverified only namespaces whose EOF block (and CRC) came through are kept.
+        report, output = run(data[:cut])
+        assert_valid(output)
+        ended = {i.block for i in walk(data) if i.kind == "ns-header" and i.offset + i.size <= cut}
+        verified = sum(1 for d in docs if _eof_block_of(data, d) in ended)
+        assert sum(len(v) for v in contents(output).values()) == verified, (cut, report.render_text())
+        assert report.totals()["documents_dropped"] == expected - verified
 
 
 @pytest.mark.parametrize(("name", "data"), WITH_DOCUMENTS, ids=DOC_IDS)
@@ -107,12 +129,20 @@ def test_bit_flipped_documents_are_kept_when_still_well_formed(name: str, data: 
                 lost = 0
             except Exception:
                 lost = 1
-            report, output = run(bytes(damaged))
+            report, output = run(bytes(damaged), keep_unverified=True)
             assert_valid(output)
             t = report.totals()
             assert t["documents_kept"] == len(docs) - lost, (offset, report.render_text())
             assert t["documents_lost"] == lost
             assert [n.status for n in report.namespaces].count("crc-mismatch") == 1, offset
+            # The damaged namespace's documents are all unverified: kept only on request.
+            same_ns = sum(1 for d in docs if _eof_block_of(data, d) == _eof_block_of(data, doc))
+            assert t["documents_unverified"] == same_ns - lost
+            report, output = run(bytes(damaged))
+            assert_valid(output)
+            t = report.totals()
+            assert t["documents_kept"] == len(docs) - same_ns, (offset, report.render_text())
+            assert t["documents_dropped"] == same_ns and t["documents_unverified"] == 0
 
 
 @pytest.mark.parametrize(("name", "data"), VALID, ids=IDS)
@@ -133,7 +163,7 @@ def test_a_log_line_inside_a_document_costs_that_document_only() -> None:
     docs = documents(BASE)
     for doc in docs:
         at = doc.offset + doc.size // 2
-        report, output = run(BASE[:at] + LOG_LINE + BASE[at:])
+        report, output = run(BASE[:at] + LOG_LINE + BASE[at:], keep_unverified=True)
         assert_valid(output)
         assert report.totals()["documents_kept"] == len(docs) - 1, report.render_text()
         (damage,) = report.damaged

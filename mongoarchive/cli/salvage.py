@@ -1,10 +1,11 @@
 """``mongoarchive salvage IN OUT``: copy everything intact from a damaged archive into a valid one.
 
-Exit status: 0 the input was intact (OUT is a faithful copy), 1 damage was
-found and OUT holds what could be recovered (it passes ``mongoarchive
-check``), 2 usage or I/O errors (nothing is written: OUT and the report are
-committed together at the end).  A closed stdout (``| head``) only stops the
-text report.
+Exit status: 0 the input was intact (OUT is a byte-for-byte copy), 1 damage
+was found, documents were lost or left unverified, and OUT holds what could be
+recovered (it passes ``mongoarchive check``), 2 usage or I/O errors (nothing
+is written: OUT and the report are committed together at the end).  A closed
+stdout (``| head``) only stops the text report.  An existing directory as OUT
+means ``OUT/<name of IN>``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import os
 import sys
 
 from .._sink import AtomicSink
-from ..errors import UsageError
-from ..salvage import salvage
-from ._common import add_format_argument, quiet, refuse_binary_terminal
+from ..errors import ArchiveError, UsageError
+from ..salvage import DEFAULT_MAX_DAMAGE, salvage
+from ._common import add_format_argument, error_line, quiet, refuse_binary_terminal
 
 NAME = "salvage"
 HELP = "recover every intact namespace and well-formed document of a damaged archive into a new archive"
@@ -30,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input", metavar="IN", nargs="?", help="damaged archive (gzip is sniffed), or - for standard input"
     )
     parser.add_argument(
-        "output", metavar="OUT", nargs="?", help="new archive to write, or - for standard output"
+        "output",
+        metavar="OUT",
+        nargs="?",
+        help="new archive to write, an existing directory (OUT/<name of IN>), or - for standard output",
     )
     parser.add_argument(
         "--archive",
@@ -56,7 +60,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--temp-dir", metavar="DIR", help="where to spool recovered documents (default: $TMPDIR)"
     )
+    parser.add_argument(
+        "--keep-unverified",
+        action="store_true",
+        help="also keep documents no matching stored CRC covers (they decode but may be altered; "
+        "the report counts them)",
+    )
+    parser.add_argument(
+        "--max-damage",
+        metavar="BYTES",
+        type=_byte_count,
+        default=DEFAULT_MAX_DAMAGE,
+        help="stop after this many consecutive bytes without a recognisable item "
+        f"(default {DEFAULT_MAX_DAMAGE >> 20} MiB, four times the largest document); "
+        "suffixes K, M, G",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+
+def _byte_count(text: str) -> int:
+    """BYTES with an optional K, M or G suffix (powers of 1024)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    scale = units.get(text[-1:].upper(), 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes (e.g. 64M)")
+    return int(digits) * scale
+
+
+def _output_path(src: str, dst: str) -> str:
+    """OUT, or OUT/<name of IN> when OUT is an existing directory (as ``dump --archive=DIR``)."""
+    if dst == "-" or not os.path.isdir(dst):
+        return dst
+    if src == "-":
+        raise UsageError(
+            f"{dst} is a directory and standard input has no name to write it under",
+            hint="give OUT as a file name, e.g. OUT/salvaged.archive",
+        )
+    return os.path.join(dst, os.path.basename(os.path.normpath(src)))
 
 
 def _in_out(args: argparse.Namespace) -> tuple[str, str]:
@@ -79,11 +120,14 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     src, dst = _in_out(args)
+    dst = _output_path(src, dst)
     if dst == "-":
         refuse_binary_terminal("redirect the output, or name an OUT file")
     both = src != "-" and dst != "-" and os.path.exists(src) and os.path.exists(dst)
     if both and os.path.samefile(src, dst):
         raise UsageError("IN and OUT are the same file", hint="write the salvaged archive elsewhere")
+    if dst != "-" and os.path.isdir(dst):
+        raise UsageError(f"{dst} is a directory", hint="give OUT as a file name")
     # Only a regular file is overwritten; a FIFO or a device is written through (see _sink).
     if dst != "-" and os.path.isfile(dst) and not args.force:
         raise UsageError(f"{dst} exists", hint="use --force to overwrite it")
@@ -103,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
             gzip=args.gzip,
             temp_dir=args.temp_dir,
             keep_missing=not args.drop_missing,
+            keep_unverified=args.keep_unverified,
+            max_damage=args.max_damage,
         )
         if report_sink is not None:
             report_sink.write((json.dumps(report.to_dict(), indent=2) + "\n").encode("utf-8"))
@@ -120,4 +166,13 @@ def run(args: argparse.Namespace) -> int:
         for sink in sinks:
             sink.abort()
         raise
+    for stop in (d for d in report.damaged if d.code == "too-much-damage"):
+        # The input was not read to its end: say so on stderr whatever the format.
+        error = ArchiveError(
+            f"{stop.reason}; what came before is in {report.output}",
+            offset=stop.start,
+            code=stop.code,
+            hint="raise --max-damage (BYTES) to scan further",
+        )
+        print(error_line(error), file=sys.stderr)
     return EXIT_OK if report.clean else EXIT_DAMAGED
