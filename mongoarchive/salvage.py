@@ -173,14 +173,18 @@ class SalvageReport:
             + (" (skipped bytes may have held more)" if t["bytes_skipped"] else ""),
         ]
         if t["documents_unverified"]:
+            count = t["documents_unverified"]
+            them, they = ("it", "it decodes") if count == 1 else ("them", "they decode")
             lines.append(
-                f"{plural(t['documents_unverified'], 'document')} kept as unverified: no matching "
-                "stored CRC covers them, they decode but may be altered"
+                f"{plural(count, 'document')} kept as unverified: no matching "
+                f"stored CRC covers {them}, {they} but may be altered"
             )
         if t["documents_dropped"]:
+            count = t["documents_dropped"]
+            them = "it" if count == 1 else "them"
             lines.append(
-                f"{plural(t['documents_dropped'], 'document')} dropped as unverified (no matching "
-                "stored CRC covers them): pass --keep-unverified to keep them"
+                f"{plural(count, 'document')} dropped as unverified (no matching "
+                f"stored CRC covers {them}): pass --keep-unverified to keep {them}"
             )
         if self.header != "ok":
             lines.append("the archive header was damaged: rebuilt with placeholder values")
