@@ -85,7 +85,8 @@ def _compile_rename(source: str, target: str) -> tuple[re.Pattern[str], list[str
         if ch == "$":
             raise UsageError(f"{what}: a '$' outside a $variable$")
         pieces.append(ch)
-    return re.compile("^" + "".join(regex) + "$", re.DOTALL), pieces
+    # \Z, not $: "$" also matches before a final newline, and names may end in one.
+    return re.compile("^" + "".join(regex) + r"\Z", re.DOTALL), pieces
 
 
 class Renamer:

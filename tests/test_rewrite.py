@@ -530,3 +530,11 @@ def test_namespaces_are_those_mongorestore_restores(
     with mongoarchive.open(io.BytesIO(out)) as archive:
         ours = {str(c.namespace) for c in archive.collections}
     assert ours == theirs
+
+
+@pytest.mark.parametrize("name", ["0.0\n", "0.\n", "0.a\nb"])
+def test_rename_keeps_a_newline_in_a_name(name: str) -> None:
+    # A name ending in a newline is renamed whole: "$" would have matched before that newline.
+    from mongoarchive.nsrename import Renamer
+
+    assert Renamer([("0.*", "zz0.*")])(name) == "zz" + name
