@@ -568,6 +568,20 @@ def test_dump_refuses_a_terminal_before_connecting() -> None:
     assert line == REFUSAL + "redirect or pass --archive=FILE"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [("filter", "IN", "-"), ("pack", "DIR", "-"), ("merge", "IN", "IN", "-")],
+    ids=["filter", "pack", "merge"],
+)
+def test_rewrite_verbs_refuse_a_terminal_before_reading(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    # The inputs do not exist: reading them would be a different error.
+    missing = str(tmp_path / "does-not-exist")
+    args = [missing if a in ("IN", "DIR") else a for a in argv]
+    status, shown, err = on_terminal(*args)
+    assert status == 2 and shown == b""
+    assert one_error_line(err).startswith(REFUSAL)
+
+
 # -- item: --archive=FILE as in mongorestore; --ns that matches nothing ------------
 @pytest.mark.parametrize("verb", ["inspect", "check", "cat"])
 def test_archive_option_is_the_positional_file(

@@ -64,11 +64,10 @@ def add_format_argument(parser: argparse.ArgumentParser, text: str = "a table on
     )
 
 
-def add_ns_arguments(parser: argparse.ArgumentParser) -> None:
-    """--ns/--nsInclude and --nsExclude, repeatable (mongorestore's pattern syntax)."""
+def add_ns_arguments(parser: argparse.ArgumentParser, *, short: bool = True) -> None:
+    """--nsInclude (and --ns unless not ``short``) and --nsExclude, repeatable (mongorestore's syntax)."""
     parser.add_argument(
-        "--ns",
-        "--nsInclude",
+        *(("--ns", "--nsInclude") if short else ("--nsInclude",)),
         dest="ns_include",
         action="append",
         default=[],

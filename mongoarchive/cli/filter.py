@@ -18,7 +18,7 @@ from .._text import plural
 from ..errors import UsageError
 from ..model import Namespace
 from ..rewrite import MetadataFn, drop_indexes, rewrite
-from ._common import add_format_argument, open_input, quiet
+from ._common import add_format_argument, add_ns_arguments, open_input, quiet, refuse_binary_terminal
 
 NAME = "filter"
 HELP = "copy an archive keeping, renaming and filtering namespaces and documents, as mongorestore would"
@@ -28,22 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="archive (gzip is sniffed), or - for standard input")
     parser.add_argument("output", metavar="OUT", help="archive to write, or - for standard output")
     add_format_argument(parser)
-    parser.add_argument(
-        "--nsInclude",
-        dest="ns_include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="keep only namespaces matching PATTERN (db.coll, db.*, *.coll); repeatable",
-    )
-    parser.add_argument(
-        "--nsExclude",
-        dest="ns_exclude",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="leave out namespaces matching PATTERN; repeatable",
-    )
+    add_ns_arguments(parser, short=False)
     parser.add_argument(
         "--nsFrom", dest="ns_from", action="append", default=[], metavar="PATTERN", help="rename from PATTERN"
     )
@@ -87,6 +72,8 @@ def _drop_index_fn(specs: list[str]) -> dict[Namespace, set[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output == "-":
+        refuse_binary_terminal("redirect the output, or name an OUT file")
     if len(args.ns_from) != len(args.ns_to):
         raise UsageError("--nsFrom and --nsTo must come in pairs", hint="give one --nsTo for each --nsFrom")
     same = args.input != "-" and args.output != "-" and os.path.exists(args.output)

@@ -14,7 +14,7 @@ import sys
 from .._text import plural
 from ..errors import UsageError
 from ..merge import merge
-from ._common import add_format_argument, quiet
+from ._common import add_format_argument, quiet, refuse_binary_terminal
 
 NAME = "merge"
 HELP = "merge archives into one (a namespace in two inputs must be renamed)"
@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output == "-":
+        refuse_binary_terminal("redirect the output, or name an OUT file")
     if args.output != "-" and os.path.exists(args.output) and not args.force:
         raise UsageError(f"{args.output} exists", hint="use --force to overwrite it")
     renames: dict[int, list[tuple[str, str]]] = {}

@@ -14,7 +14,7 @@ import sys
 from .._text import plural
 from ..errors import UsageError
 from ..pack import pack
-from ._common import add_format_argument, quiet
+from ._common import add_format_argument, quiet, refuse_binary_terminal
 
 NAME = "pack"
 HELP = "write a mongodump --out directory as the archive mongodump --archive would have written"
@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output == "-":
+        refuse_binary_terminal("redirect the output, or name an OUT file")
     if args.output != "-" and os.path.exists(args.output) and not args.force:
         raise UsageError(f"{args.output} exists", hint="use --force to overwrite it")
     result = pack(
