@@ -20,8 +20,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import bson
 import pytest
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.raw_bson import RawBSONDocument
 from paths import REPO_ROOT
 from pymongo import MongoClient
 
@@ -121,3 +125,36 @@ class SecantusServer:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+
+
+#: What a restore left on a server, per namespace (``catalogue``).
+Catalogue = dict[str, dict[str, Any]]
+_DECODE: CodecOptions[dict[str, Any]] = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+
+
+def catalogue(client: MongoClient[RawBSONDocument], query: dict[str, Any] | None = None) -> Catalogue:
+    """Every user namespace: type, options, indexes (without ``ns``) and sorted raw documents of
+    ``find(query)``."""
+    out: Catalogue = {}
+    for db in client.list_database_names():
+        if db in ("admin", "config", "local"):
+            continue
+        for raw_info in client[db].list_collections():
+            info = bson.decode(bson.encode(raw_info), codec_options=_DECODE)
+            name = info["name"]
+            entry: dict[str, Any] = {"type": info["type"], "options": info["options"]}
+            if info["type"] != "view":
+                indexes = [
+                    bson.decode(bson.encode(i), codec_options=_DECODE)
+                    for i in client[db][name].list_indexes()
+                ]
+                for index in indexes:
+                    index.pop("ns", None)
+                    # mongod lists an index's inherited collation; SecantusDB does not, so
+                    # mongorestore pins such an index to "simple" (intents HasSimpleCollation).
+                    if index.get("collation") == {"locale": "simple"}:
+                        del index["collation"]
+                entry["indexes"] = sorted(indexes, key=lambda i: str(i["name"]))
+            entry["documents"] = sorted(bytes(d.raw) for d in client[db][name].find(query or {}))
+            out[f"{db}.{name}"] = entry
+    return out

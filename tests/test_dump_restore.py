@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import bson
 import pytest
-from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
@@ -23,35 +20,7 @@ from mongoarchive.dump import dump
 
 pytest_plugins = ["conftest_dump"]
 
-from dumpserver import RELEASES, SecantusServer, oracle_tool  # noqa: E402
-
-DECODE: CodecOptions[dict[str, Any]] = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
-
-
-def catalogue(client: MongoClient[RawBSONDocument]) -> dict[str, dict[str, Any]]:
-    """Every user namespace: type, options, indexes (without ``ns``) and sorted raw documents."""
-    out: dict[str, dict[str, Any]] = {}
-    for db in client.list_database_names():
-        if db in ("admin", "local", "config"):
-            continue
-        for raw_info in client[db].list_collections():
-            info = bson.decode(bson.encode(raw_info), codec_options=DECODE)
-            name = info["name"]
-            entry: dict[str, Any] = {"type": info["type"], "options": info["options"]}
-            if info["type"] != "view":
-                indexes = [
-                    bson.decode(bson.encode(i), codec_options=DECODE) for i in client[db][name].list_indexes()
-                ]
-                for index in indexes:
-                    index.pop("ns", None)
-                    # mongod lists an index's inherited collation; SecantusDB does not, so
-                    # mongorestore pins such an index to "simple" (intents HasSimpleCollation).
-                    if index.get("collation") == {"locale": "simple"}:
-                        del index["collation"]
-                entry["indexes"] = sorted(indexes, key=lambda i: str(i["name"]))
-            entry["documents"] = sorted(bytes(d.raw) for d in client[db][name].find())
-            out[f"{db}.{name}"] = entry
-    return out
+from dumpserver import RELEASES, SecantusServer, catalogue, oracle_tool  # noqa: E402
 
 
 @pytest.mark.parametrize("release", RELEASES)

@@ -21,24 +21,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import bson
 import pytest
-from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 from cli_helpers import run
-from dumpserver import ORACLE, RELEASES, SecantusServer, secantusd_path
+from dumpserver import ORACLE, RELEASES, Catalogue, SecantusServer, catalogue, secantusd_path
 from pymongo import MongoClient
 
 from mongoarchive.dump import dump
 
-DECODE: CodecOptions[dict[str, Any]] = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 SYSTEM_DBS = ("admin", "config", "local")
 #: The filter case: every verb option that changes what is restored.
 QUERY = {"k": {"$gte": 5}}
 FILTER_ARGS = ["--nsExclude", "shop.customers", "--nsFrom", "shop.*", "--nsTo", "store.*"]
 FILTER_ARGS += ["--query", json.dumps(QUERY)]
-
-Catalogue = dict[str, dict[str, Any]]
 
 
 def seed(client: MongoClient[Any]) -> None:
@@ -67,33 +62,6 @@ def seed(client: MongoClient[Any]) -> None:
     crm = client.crm
     crm.contacts.insert_many([{"_id": i, "k": i, "email": f"{i}@example.org"} for i in range(15)])
     crm.contacts.create_index("email", unique=True, name="email_unique")
-
-
-def catalogue(client: MongoClient[RawBSONDocument], query: dict[str, Any] | None = None) -> Catalogue:
-    """Every user namespace: type, options, indexes (without ``ns``) and sorted raw documents of
-    ``find(query)``."""
-    out: Catalogue = {}
-    for db in client.list_database_names():
-        if db in SYSTEM_DBS:
-            continue
-        for raw_info in client[db].list_collections():
-            info = bson.decode(bson.encode(raw_info), codec_options=DECODE)
-            name = info["name"]
-            entry: dict[str, Any] = {"type": info["type"], "options": info["options"]}
-            if info["type"] != "view":
-                indexes = [
-                    bson.decode(bson.encode(i), codec_options=DECODE) for i in client[db][name].list_indexes()
-                ]
-                for index in indexes:
-                    index.pop("ns", None)
-                    # SecantusDB does not list an index's inherited collation, so mongorestore
-                    # pins such an index to "simple" (as in test_dump_restore.py).
-                    if index.get("collation") == {"locale": "simple"}:
-                        del index["collation"]
-                entry["indexes"] = sorted(indexes, key=lambda i: str(i["name"]))
-            entry["documents"] = sorted(bytes(d.raw) for d in client[db][name].find(query or {}))
-            out[f"{db}.{name}"] = entry
-    return out
 
 
 class Source:
