@@ -20,12 +20,14 @@ from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 from . import cat as cat_verb
 from . import check as check_verb
 from . import dump as dump_verb
+from . import export as export_verb
 from . import filter as filter_verb
 from . import inspect as inspect_verb
 from . import merge as merge_verb
 from . import pack as pack_verb
 from . import salvage as salvage_verb
 from . import split as split_verb
+from . import stats as stats_verb
 from . import unpack as unpack_verb
 from ._common import error_line, guard_stdout
 
@@ -37,6 +39,7 @@ EXIT_USAGE = 2
 
 VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb, salvage_verb]
 VERBS += [unpack_verb, pack_verb, filter_verb, merge_verb, split_verb]
+VERBS += [export_verb, stats_verb]
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:

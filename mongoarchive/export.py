@@ -1,0 +1,439 @@
+"""Export an archive's documents to Parquet, Arrow IPC, JSON lines or CSV, one output per namespace.
+
+The archive is read once, front to back (spec/archive.md §2); each selected
+namespace's documents are buffered into row groups of bounded size and
+written as they fill, so memory stays bounded however large the archive is
+and however its blocks interleave.  Every output is written under a partial
+name (``.NAME.mongoarchive-partial.PID.XXXXXXXX``, as ``_sink`` does) and
+renamed to its final name only once the namespace's EOF block has been read
+and its CRC matched (§4).  If the archive turns out damaged, the outputs of
+namespaces already verified stay, every other partial output is removed, and
+``_manifest.json`` says ``"complete": false`` and which namespaces are
+missing; the error is raised after the manifest is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from . import __version__, layout
+from . import open as open_archive
+from ._sink import partial_name
+from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
+from .model import Document, Namespace, NamespaceEnd, Segment
+from .nsfilter import NamespaceFilter
+
+__all__ = ["MANIFEST", "ExportResult", "NamespaceExport", "export"]
+
+Format = Literal["parquet", "arrow", "jsonl", "csv"]
+FORMATS: tuple[Format, ...] = ("parquet", "arrow", "jsonl", "csv")
+_SUFFIX = {"parquet": ".parquet", "arrow": ".arrow", "jsonl": ".jsonl", "csv": ".csv"}
+MANIFEST = "_manifest.json"
+
+#: Default bound of one row group: BSON bytes buffered per namespace before it is written.
+ROW_GROUP_BYTES = 16 * 1024 * 1024
+#: Default bound of every namespace's buffers together; the largest is written first.
+BUFFER_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass(slots=True)
+class NamespaceExport:
+    """One namespace of the export, as the manifest lists it."""
+
+    ns: Namespace
+    type: str | None
+    path: str | None  # relative to the output directory; None for a view
+    documents: int = 0  # rows written (after --query)
+    documents_read: int = 0
+    bytes: int = 0
+    crc: str = "unfinished"
+    complete: bool = False
+    extra_rows: int = 0  # rows with fields kept in _extra (Arrow formats)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "db": self.ns.db,
+            "collection": self.ns.collection,
+            "type": self.type,
+            "path": self.path,
+            "documents": self.documents,
+            "documents_read": self.documents_read,
+            "bytes": self.bytes,
+            "crc": self.crc,
+            "complete": self.complete,
+            "extra_rows": self.extra_rows,
+        }
+
+
+@dataclasses.dataclass(slots=True)
+class ExportResult:
+    """What ``export`` wrote; ``complete`` is False when the archive was damaged."""
+
+    directory: str
+    format: str
+    source: str
+    complete: bool
+    namespaces: list[NamespaceExport]
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "tool": f"mongoarchive {__version__}",
+            "directory": self.directory,
+            "format": self.format,
+            "source": self.source,
+            "complete": self.complete,
+            "error": self.error,
+            "namespaces": [n.to_dict() for n in self.namespaces],
+        }
+
+
+class _Output:
+    """One namespace's output under its partial name; ``publish`` renames it into place."""
+
+    def __init__(self, root: Path, rel: str, folder: bool) -> None:
+        self.final = root / rel
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = Path(partial_name(str(self.final)))
+        self.folder = folder
+        if folder:
+            self.partial.mkdir()
+
+    def publish(self, force: bool) -> None:
+        if os.path.lexists(self.final):
+            if not force:
+                raise UsageError(f"{self.final} exists", hint="pass --force to replace it")
+            if self.final.is_dir() and not self.final.is_symlink():
+                shutil.rmtree(self.final)
+        os.replace(self.partial, self.final)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.folder:
+                shutil.rmtree(self.partial)
+            else:
+                os.unlink(self.partial)
+
+
+class _Writer:
+    """Writes one namespace's documents; subclasses per format."""
+
+    def __init__(self, out: _Output, item: NamespaceExport) -> None:
+        self.out = out
+        self.item = item
+
+    def add(self, raw: bytes, offset: int) -> None:
+        raise NotImplementedError
+
+    @property
+    def buffered(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        """Write what is buffered."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+        self.out.discard()
+
+
+class _TextWriter(_Writer):
+    """JSON lines (one Extended JSON document a line) or mongoexport's CSV."""
+
+    def __init__(self, out: _Output, item: NamespaceExport, line: Callable[[bytes], str], head: str) -> None:
+        super().__init__(out, item)
+        self._line = line
+        self._file = open(out.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        if head:
+            self._file.write(head)
+
+    def add(self, raw: bytes, offset: int) -> None:
+        try:
+            text = self._line(raw)
+        except MongoArchiveError as exc:
+            exc.offset, exc.namespace = offset, str(self.item.ns)
+            raise
+        self._file.write(text)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _ArrowWriter(_Writer):
+    """Parquet or Arrow IPC: row groups of at most ``row_group_bytes`` of BSON."""
+
+    def __init__(
+        self,
+        out: _Output,
+        item: NamespaceExport,
+        fmt: Format,
+        columns: Any,
+        row_group_bytes: int,
+        rows_per_file: int,
+    ) -> None:
+        from ._arrow import Converter
+
+        super().__init__(out, item)
+        self.fmt = fmt
+        self.converter = Converter(str(item.ns), columns)
+        self.limit = row_group_bytes
+        self.rows_per_file = rows_per_file
+        self.docs: list[bytes] = []
+        self.offsets: list[int] = []
+        self.size = 0
+        self.sink: Any = None
+        self.part = 0
+        self.rows_in_part = 0
+
+    @property
+    def buffered(self) -> int:
+        return self.size
+
+    def add(self, raw: bytes, offset: int) -> None:
+        self.docs.append(raw)
+        self.offsets.append(offset)
+        self.size += len(raw)
+        if self.size >= self.limit:
+            self.flush()
+
+    def _open(self, schema: Any) -> None:
+        pa = self.converter.pa
+        path = self.out.partial
+        if self.out.folder:
+            path = path / f"part-{self.part:05d}{_SUFFIX[self.fmt]}"
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            self.sink = pq.ParquetWriter(str(path), schema, compression="zstd")
+        else:
+            self.sink = pa.ipc.new_file(str(path), schema)
+        self.rows_in_part = 0
+
+    def _write(self, table: Any) -> None:
+        if self.sink is None:
+            self._open(table.schema)
+        if self.fmt == "parquet":
+            self.sink.write_table(table, row_group_size=max(1, len(table)))
+        else:
+            self.sink.write_table(table)
+        self.rows_in_part += len(table)
+
+    def flush(self) -> None:
+        if not self.docs:
+            return
+        table = self.converter.convert(self.docs, self.offsets)
+        self.docs, self.offsets, self.size = [], [], 0
+        if self.rows_per_file:
+            while len(table):
+                if self.sink is not None and self.rows_in_part >= self.rows_per_file:
+                    self.sink.close()
+                    self.sink = None
+                    self.part += 1
+                room = self.rows_per_file - (self.rows_in_part if self.sink is not None else 0)
+                self._write(table.slice(0, room))
+                table = table.slice(room)
+        else:
+            self._write(table)
+        self.item.extra_rows = self.converter.extra_rows
+
+    def close(self) -> None:
+        self.flush()
+        if self.sink is None:  # no documents: a file with the schema and no rows
+            if self.converter.schema is None:
+                self.converter._prepare({})
+            self._open(self.converter.schema)
+        self.sink.close()
+        self.sink = None
+
+
+def _relative_path(ns: Namespace, fmt: Format, folder: bool) -> str:
+    """Where ``ns`` goes: ``DB/ESCAPED.EXT`` with unpack's escaping (mongoarchive.layout)."""
+    suffix = _SUFFIX[fmt]
+    if ns == layout.OPLOG:
+        return "oplog" + suffix
+    if ns.db == "" or ns.collection == "":
+        raise NamespaceError(
+            "an empty database or collection name has no file name",
+            namespace=str(ns),
+            code="unsafe-name",
+            hint="rename it first (mongoarchive filter --nsFrom/--nsTo)",
+        )
+    layout._check_db(ns.db, str(ns), None)
+    return f"{ns.db}/{layout.escape_collection(ns.collection)}{suffix}"
+
+
+def _write_manifest(root: Path, result: ExportResult) -> None:
+    target = root / MANIFEST
+    tmp = Path(partial_name(str(target)))
+    tmp.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def export(
+    src: Any,
+    directory: str | os.PathLike[str],
+    *,
+    format: Format = "parquet",
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    query: Callable[[bytes], bool] | None = None,
+    schema: Mapping[str, Mapping[str, Any]] | None = None,
+    fields: list[str] | None = None,
+    json_mode: Literal["relaxed", "canonical"] = "relaxed",
+    row_group_bytes: int = ROW_GROUP_BYTES,
+    buffer_bytes: int = BUFFER_BYTES,
+    rows_per_file: int = 0,
+    force: bool = False,
+) -> ExportResult:
+    """Export archive ``src`` (path, binary file object or "-") into ``directory``.
+
+    One output per selected namespace (a folder of parts for Parquet and Arrow
+    when ``rows_per_file`` is set), and ``_manifest.json``.  ``query`` is a
+    predicate on BSON bytes (``mongoarchive.query.compile_query``); ``schema``
+    maps "db.collection" to its columns (docs/export.md); ``fields`` are the
+    CSV columns (required for CSV, as mongoexport requires them).  Raises
+    MongoArchiveError subclasses only; on a damaged archive the manifest is
+    written first (``complete: false``), then the error is raised.
+    """
+    if format not in FORMATS:
+        raise UsageError(f"unknown export format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
+    if format == "csv" and not fields:
+        raise UsageError("CSV export needs --fields", hint="name the columns, e.g. --fields _id,name,address.city")
+    if rows_per_file < 0 or row_group_bytes <= 0:
+        raise UsageError("row group and file sizes must be positive")
+    columns: dict[str, Any] = {}
+    if format in ("parquet", "arrow"):
+        from ._arrow import import_arrow, parse_schema
+
+        import_arrow()  # the extra's error now, before anything is read
+        for ns, spec in (schema or {}).items():
+            columns[ns] = parse_schema(spec)
+    line = _line_function(format, fields, json_mode)
+    root = Path(directory)
+    if root.exists() and not root.is_dir():
+        raise ArchiveIOError(f"{root} exists and is not a directory")
+    if (root / MANIFEST).exists() and not force:
+        raise UsageError(f"{root} already holds an export ({MANIFEST})", hint="pass --force to replace it")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
+    selected = NamespaceFilter(include, exclude)
+    folder = bool(rows_per_file) and format in ("parquet", "arrow")
+    with open_archive(src) as archive:
+        items: dict[Namespace, NamespaceExport] = {}
+        writers: dict[Namespace, _Writer] = {}
+        source = str(getattr(archive, "name", src))
+        result = ExportResult(str(root), format, source, False, [])
+        paths: dict[str, Namespace] = {}
+
+        def start(ns: Namespace) -> _Writer | None:
+            entry = archive.entry_for(ns)
+            if not (selected(ns) or selected(entry.namespace)):
+                return None
+            kind = layout._kind(entry)
+            item = NamespaceExport(ns, kind, None)
+            items[ns] = item
+            result.namespaces.append(item)
+            if kind == "view":
+                return None  # §5.3: a view has no documents of its own
+            rel = _relative_path(ns, format, folder)
+            if rel in paths:
+                raise NamespaceError(
+                    f"the file {rel!r} would hold both {str(paths[rel])!r} and {str(ns)!r}",
+                    namespace=str(ns),
+                    code="name-collision",
+                    hint="rename one of them first (mongoarchive filter --nsFrom/--nsTo)",
+                )
+            paths[rel] = ns
+            item.path = rel
+            out = _Output(root, rel, folder)
+            writer: _Writer
+            if line is not None:
+                head = _csv_head(fields or []) if format == "csv" else ""
+                writer = _TextWriter(out, item, line, head)
+            else:
+                writer = _ArrowWriter(out, item, format, columns.get(str(ns)), row_group_bytes, rows_per_file)
+            writers[ns] = writer
+            return writer
+
+        active: dict[Namespace, _Writer | None] = {}
+        try:
+            for event in archive.events():
+                kind = type(event)
+                if kind is Document:
+                    assert isinstance(event, Document)
+                    writer = active[event.ns]
+                    if writer is None:
+                        continue
+                    writer.item.documents_read += 1
+                    writer.item.bytes += len(event.raw)
+                    if query is not None and not query(event.raw):
+                        continue
+                    writer.item.documents += 1
+                    writer.add(event.raw, event.offset)
+                    if writer.buffered and sum(w.buffered for w in writers.values()) > buffer_bytes:
+                        max(writers.values(), key=lambda w: w.buffered).flush()
+                elif kind is Segment:
+                    assert isinstance(event, Segment)
+                    if event.ns not in active:
+                        active[event.ns] = start(event.ns)
+                elif kind is NamespaceEnd:
+                    assert isinstance(event, NamespaceEnd)
+                    if event.ns not in active:  # an EOF block alone (§5.5)
+                        active[event.ns] = start(event.ns)
+                    ns_item = items.get(event.ns)
+                    if ns_item is not None:
+                        ns_item.crc = "ok"  # the reader raised ChecksumError otherwise
+                    done = writers.pop(event.ns, None)
+                    if done is not None:
+                        done.close()
+                        done.out.publish(force)
+                    if ns_item is not None:
+                        ns_item.complete = True
+        except BaseException as exc:
+            for writer in writers.values():
+                writer.abort()
+            for ns, item in items.items():
+                summary = archive.namespaces.get(ns)
+                if summary is not None and not item.complete:
+                    item.crc = summary.crc
+            if isinstance(exc, MongoArchiveError) and not isinstance(exc, UsageError):
+                result.error = str(exc)
+                _write_manifest(root, result)
+            if isinstance(exc, OSError):
+                raise ArchiveIOError(f"cannot write into {root}: {exc.strerror or exc}") from exc
+            raise
+        result.complete = True
+        _write_manifest(root, result)
+        return result
+
+
+def _line_function(format: Format, fields: list[str] | None, json_mode: str) -> Callable[[bytes], str] | None:
+    if format == "jsonl":
+        from ._extjson import converter
+
+        convert = converter("canonical" if json_mode == "canonical" else "relaxed")
+        return lambda raw: convert(raw) + "\n"
+    if format == "csv":
+        from ._csv import row_function
+
+        return row_function(fields or [])
+    return None
+
+
+def _csv_head(fields: list[str]) -> str:
+    from ._csv import header
+
+    return header(fields)
