@@ -17,8 +17,9 @@ Check and copy::
     result = mongoarchive.check_archive("dump.archive")  # every problem, never raises on bad bytes
     mongoarchive.copy("dump.archive", "copy.archive")    # same header, prelude and blocks
 
-``check_archive``, ``salvage`` and ``dump`` are imported on first use, so
-``import mongoarchive`` stays light (no MongoDB client).
+``check_archive``, ``salvage``, ``dump``, ``export``, ``to_arrow`` and the
+others are imported on first use, so ``import mongoarchive`` stays light (no
+MongoDB client, no pyarrow).
 """
 
 from __future__ import annotations
@@ -65,10 +66,13 @@ from .writer import ArchiveWriter, NamespaceWriter
 if TYPE_CHECKING:
     from .checker import CheckResult, check_archive
     from .dump import DumpOptions, DumpResult, dump
+    from .export import export
     from .merge import merge, split
     from .pack import pack
     from .rewrite import rewrite
     from .salvage import SalvageReport, salvage
+    from .stats import stats
+    from .tables import record_batches, to_arrow
     from .unpack import unpack
 
 __version__ = "0.1.0"
@@ -111,13 +115,17 @@ __all__ = [
     "copy",
     "crc64",
     "dump",
+    "export",
     "is_archive",
     "merge",
     "open",
     "pack",
+    "record_batches",
     "rewrite",
     "salvage",
     "split",
+    "stats",
+    "to_arrow",
     "unpack",
 ]
 
@@ -135,6 +143,10 @@ _LAZY = {
     "pack": "pack",
     "rewrite": "rewrite",
     "unpack": "unpack",
+    "export": "export",
+    "stats": "stats",
+    "to_arrow": "tables",
+    "record_batches": "tables",
 }
 
 
@@ -154,7 +166,7 @@ def __dir__() -> list[str]:
 
 
 #: Functions named like the module that holds them.
-_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack"})
+_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack", "export", "stats"})
 
 
 class _Package(types.ModuleType):

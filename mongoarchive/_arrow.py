@@ -172,12 +172,15 @@ def infer(docs: Iterable[bytes]) -> dict[bytes, Node]:
 def _parse_node(spec: Any, where: str) -> Node:
     if isinstance(spec, str):
         if spec not in KINDS or spec in ("struct", "list", "binary"):
-            raise UsageError(f"--schema: {where}: unknown kind {spec!r}", hint=f"use one of {', '.join(KINDS)}")
+            raise UsageError(
+                f"--schema: {where}: unknown kind {spec!r}", hint=f"use one of {', '.join(KINDS)}"
+            )
         return Node(spec)
     if isinstance(spec, Mapping) and len(spec) == 1:
         ((kind, inner),) = spec.items()
         if kind == "struct" and isinstance(inner, Mapping) and inner:
-            return Node("struct", children={k.encode(): _parse_node(v, f"{where}.{k}") for k, v in inner.items()})
+            children = {k.encode(): _parse_node(v, f"{where}.{k}") for k, v in inner.items()}
+            return Node("struct", children=children)
         if kind == "list":
             return Node("list", item=_parse_node(inner, f"{where}[]"))
         if kind == "binary" and isinstance(inner, int) and 0 <= inner <= 255:
@@ -385,8 +388,7 @@ class Converter:
             return None
         bad = {a for a, _ in odd}
         kept: list[bytes] = []
-        pos = 4
-        for kind, key, s, e in elements(raw):
+        for _, key, s, e in elements(raw):
             at = s - len(key) - 2
             if at not in bad and key in native:
                 kept.append(raw[at:e])

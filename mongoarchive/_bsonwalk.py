@@ -42,8 +42,8 @@ TYPE_NAMES: dict[int, str] = {
 }
 
 # Bytes a value takes after its key, for the types of fixed size.
-FIXED_SIZES = _FIXED = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16}
-_FIXED.update({0xFF: 0, 0x7F: 0})
+FIXED_SIZES = _FIXED = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8}
+_FIXED.update({0x12: 8, 0x13: 16, 0xFF: 0, 0x7F: 0})
 _LENGTH_PREFIXED = frozenset({0x02, 0x0D, 0x0E})  # int32 length, then that many bytes
 _SELF_SIZED = frozenset({0x03, 0x04, 0x0F})  # the int32 length counts itself
 _unpack_int = struct.Struct("<i").unpack_from
@@ -65,15 +65,15 @@ def value_end(buf: bytes, kind: int, pos: int) -> int:
     if size is not None:
         return pos + size
     if kind in _LENGTH_PREFIXED:
-        return pos + 4 + _unpack_int(buf, pos)[0]
+        return pos + 4 + int(_unpack_int(buf, pos)[0])
     if kind in _SELF_SIZED:
-        return pos + _unpack_int(buf, pos)[0]
+        return pos + int(_unpack_int(buf, pos)[0])
     if kind == 0x05:
-        return pos + 5 + _unpack_int(buf, pos)[0]
+        return pos + 5 + int(_unpack_int(buf, pos)[0])
     if kind == 0x0B:  # two C strings
         return buf.index(b"\x00", buf.index(b"\x00", pos) + 1) + 1
     if kind == 0x0C:
-        return pos + 4 + _unpack_int(buf, pos)[0] + 12
+        return pos + 16 + int(_unpack_int(buf, pos)[0])
     raise ValueError(f"unknown BSON type 0x{kind:02x}")
 
 

@@ -28,7 +28,7 @@ from ._bsonwalk import bad_bson
 __all__ = ["cell", "header", "quote", "row_function"]
 
 _OPTS: CodecOptions[Any] = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def quote(text: str) -> str:
@@ -56,10 +56,8 @@ def go_float(value: float) -> str:
     intpart, _, frac = mant.partition(".")
     frac = "" if frac == "0" else frac
     exp10 = int(e) if e else 0
-    if intpart == "0":
-        dp = exp10 - (len(frac) - len(frac.lstrip("0")))
-    else:
-        dp = len(intpart) + exp10
+    # dp: where the decimal point goes after the significant digits
+    dp = exp10 - (len(frac) - len(frac.lstrip("0"))) if intpart == "0" else len(intpart) + exp10
     digits = (intpart + frac).lstrip("0").rstrip("0") or "0"
     sign = "-" if value < 0 else ""
     x = dp - 1
@@ -84,7 +82,7 @@ def _go_json_string(text: str) -> str:
 def _iso(value: datetime.datetime | DatetimeMS) -> str | None:
     if isinstance(value, DatetimeMS):
         return None
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
         f"{value.microsecond // 1000:03d}Z"
     )
 

@@ -284,7 +284,7 @@ def export(
     src: Any,
     directory: str | os.PathLike[str],
     *,
-    format: Format = "parquet",
+    format: Format = "parquet",  # noqa: A002 - the CLI's --format
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     query: Callable[[bytes], bool] | None = None,
@@ -309,7 +309,9 @@ def export(
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
     if format == "csv" and not fields:
-        raise UsageError("CSV export needs --fields", hint="name the columns, e.g. --fields _id,name,address.city")
+        raise UsageError(
+            "CSV export needs --fields", hint="name the columns, e.g. --fields _id,name,address.city"
+        )
     if rows_per_file < 0 or row_group_bytes <= 0:
         raise UsageError("row group and file sizes must be positive")
     columns: dict[str, Any] = {}
@@ -405,8 +407,8 @@ def export(
         except BaseException as exc:
             for writer in writers.values():
                 writer.abort()
-            for ns, item in items.items():
-                summary = archive.namespaces.get(ns)
+            for name, item in items.items():
+                summary = archive.namespaces.get(name)
                 if summary is not None and not item.complete:
                     item.crc = summary.crc
             if isinstance(exc, MongoArchiveError) and not isinstance(exc, UsageError):
@@ -420,13 +422,13 @@ def export(
         return result
 
 
-def _line_function(format: Format, fields: list[str] | None, json_mode: str) -> Callable[[bytes], str] | None:
-    if format == "jsonl":
+def _line_function(fmt: Format, fields: list[str] | None, json_mode: str) -> Callable[[bytes], str] | None:
+    if fmt == "jsonl":
         from ._extjson import converter
 
         convert = converter("canonical" if json_mode == "canonical" else "relaxed")
         return lambda raw: convert(raw) + "\n"
-    if format == "csv":
+    if fmt == "csv":
         from ._csv import row_function
 
         return row_function(fields or [])

@@ -64,7 +64,7 @@ class NamespaceStats:
 
     ns: Namespace
     documents: int = 0
-    bytes: int = 0
+    total_bytes: int = 0
     min_size: int = 0
     max_size: int = 0
     analysed: int = 0
@@ -90,7 +90,7 @@ class NamespaceStats:
             "db": self.ns.db,
             "collection": self.ns.collection,
             "documents": self.documents,
-            "bytes": self.bytes,
+            "bytes": self.total_bytes,
             "size": {
                 "min": self.min_size,
                 "median": _quantile(ordered, 0.5),
@@ -183,7 +183,7 @@ def stats(
             raw = event.raw
             size = len(raw)
             item.documents += 1
-            item.bytes += size
+            item.total_bytes += size
             n = item.documents
             if n == 1 or size < item.min_size:
                 item.min_size = size

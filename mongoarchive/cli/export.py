@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=ROW_GROUP_BYTES // _MIB,
         metavar="N",
-        help=f"BSON MiB buffered per namespace before a row group is written (default: {ROW_GROUP_BYTES // _MIB})",
+        help="BSON MiB buffered per namespace before a row group is written "
+        f"(default: {ROW_GROUP_BYTES // _MIB})",
     )
     parser.add_argument(
         "--buffer-mib",

@@ -77,7 +77,8 @@ def render_rich(report: dict[str, Any]) -> None:
         table.add_column("present", justify="right")
         table.add_column("BSON types")
         for f in ns["fields"]:
-            table.add_row(Text(printable(f["path"])), f"{f['presence']:.1%}", Text(printable(_types(f["types"]))))
+            types = Text(printable(_types(f["types"])))
+            table.add_row(Text(printable(f["path"])), f"{f['presence']:.1%}", types)
         console.print(
             Text(
                 f"{printable(ns['db'] + '.' + ns['collection'])}: {ns['documents']:,} documents, "
