@@ -214,12 +214,14 @@ def _fits(node: Node, buf: bytes, kind: int, vstart: int, vend: int) -> bool:
     if kind == 0x03:
         children = node.children or {}
         seen: set[bytes] = set()
+        filled = False  # an embedded document with no value would read back as a null struct
         for k, key, s, e in elements(buf, vstart):
             child = children.get(key)
             if child is None or key in seen or not _fits(child, buf, k, s, e):
                 return False
             seen.add(key)
-        return True
+            filled = filled or k != 0x0A
+        return filled
     if kind == 0x04:
         item = node.item
         assert item is not None
@@ -326,11 +328,16 @@ class Converter:
             values = [None if b is None else str(bson.Decimal128.from_bid(b)) for b in arr.to_pylist()]
             return pa.array(values, pa.string())
         if kind == "struct":
+            import pyarrow.compute as pc
+
             children = [self._plain(arr.field(i), c) for i, c in enumerate((node.children or {}).values())]
             out_type = self._out_type(node)
-            return pa.StructArray.from_arrays(
-                children, fields=list(out_type), mask=arr.is_null() if arr.null_count else None
-            )
+            # pymongoarrow's structs have no validity: a missing or null document has null fields,
+            # and a document with no non-null field never reaches it (_fits), so that is the mask.
+            empty = children[0].is_null()
+            for child in children[1:]:
+                empty = pc.and_(empty, child.is_null())
+            return pa.StructArray.from_arrays(children, fields=list(out_type), mask=empty)
         if kind == "list":
             assert node.item is not None
             values = self._plain(arr.values, node.item)
@@ -428,8 +435,11 @@ class Converter:
         table = None
         if self._pma_schema is not None:
             ctx = self._context.PyMongoArrowContext(self._pma_schema)
-            ctx.process_bson_stream(b"".join(feed))
-            table = ctx.finish()
+            try:
+                ctx.process_bson_stream(b"".join(feed))
+                table = ctx.finish()
+            except (TypeError, ValueError, OverflowError) as exc:  # a value _fits let through
+                raise bad_bson(f"pymongoarrow refused a value: {exc}", namespace=self.namespace) from exc
         for key, node in columns.items():
             name = key.decode()
             if node.kind == "json":
