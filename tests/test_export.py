@@ -28,11 +28,10 @@ pa = pytest.importorskip("pyarrow")
 pytest.importorskip("pymongoarrow")
 duckdb = pytest.importorskip("duckdb")
 pl = pytest.importorskip("polars")
-import pyarrow.ipc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 VALID = REPO_ROOT / "spec" / "vectors" / "valid"
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def _varied(i: int) -> dict[str, Any]:
@@ -197,7 +196,7 @@ def test_duckdb_and_polars_agree_with_the_archive(archive: Path, tmp_path: Path)
 
 
 def test_manifest_views_empty_and_escaped_names(archive: Path, tmp_path: Path) -> None:
-    status, out, err = run_cli(archive, tmp_path)
+    status, _, err = run_cli(archive, tmp_path)
     assert status == 0, err
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert manifest["complete"] is True and manifest["source"] == str(archive)
@@ -321,7 +320,7 @@ def test_a_truncated_archive_leaves_no_complete_looking_file(archive: Path, tmp_
     cut.write_bytes(archive.read_bytes()[: archive.stat().st_size * 2 // 3])
     out = tmp_path / "out"
     status, _, err = run_cli(cut, out)
-    assert status == 1 and "truncated" in err.lower() or "ends" in err
+    assert (status == 1 and "truncated" in err.lower()) or "ends" in err
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["complete"] is False
     assert all(not n["complete"] for n in manifest["namespaces"] if n["collection"] == "varied")
@@ -391,4 +390,5 @@ def test_cli_report(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     extra = sum(n["extra_rows"] for n in manifest["namespaces"])
     assert extra >= 1  # one row group: the schema saw every document, yet some fit no column
     noun = "row" if extra == 1 else "rows"
-    assert f"exported 4 namespaces, {len(DOCS) + 1} documents ({extra} {noun} with fields kept in _extra)" in out
+    summary = f"exported 4 namespaces, {len(DOCS) + 1} documents ({extra} {noun} with fields kept in _extra)"
+    assert summary in out
