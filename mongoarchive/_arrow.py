@@ -165,7 +165,14 @@ def infer(docs: Iterable[bytes]) -> dict[bytes, Node]:
     for raw in docs:
         for kind, key, s, e in elements(raw):
             _observe(top.setdefault(key, _Seen()), raw, kind, s, e)
-    return {key: _decide(seen, False) for key, seen in top.items() if key.decode("utf-8") != EXTRA}
+    columns = {}
+    for key, seen in top.items():
+        if key.decode("utf-8") == EXTRA:
+            continue
+        # pymongoarrow reads "a.b" and "a[]" as paths into "a": such a name is kept as text.
+        odd = b"." in key or b"[" in key
+        columns[key] = Node("json") if odd else _decide(seen, False)
+    return columns
 
 
 # -- a schema given by the caller ------------------------------------------------
@@ -440,14 +447,21 @@ class Converter:
                 table = ctx.finish()
             except (TypeError, ValueError, OverflowError) as exc:  # a value _fits let through
                 raise bad_bson(f"pymongoarrow refused a value: {exc}", namespace=self.namespace) from exc
-        for key, node in columns.items():
-            name = key.decode()
-            if node.kind == "json":
-                arrays.append(pa.array(json_cols[key], pa.string()))
-            elif node.kind == "null":
-                arrays.append(pa.nulls(len(docs)))
-            else:
-                assert table is not None
-                arrays.append(self._plain(table.column(name), node))
-        arrays.append(pa.array(extra, pa.string()))
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+        try:
+            for key, node in columns.items():
+                name = key.decode()
+                if node.kind == "json":
+                    arrays.append(pa.array(json_cols[key], pa.string()))
+                elif node.kind == "null":
+                    arrays.append(pa.nulls(len(docs)))
+                else:
+                    assert table is not None
+                    arrays.append(self._plain(table.column(name), node))
+            arrays.append(pa.array(extra, pa.string()))
+            out = pa.Table.from_arrays(arrays, schema=self.schema)
+            # pymongoarrow copies string bytes as they are: invalid UTF-8 is found here, in C.
+            out.validate(full=True)
+        except (pa.ArrowException, KeyError, ValueError) as exc:
+            detail = f"its values cannot be converted to Arrow: {exc}"
+            raise bad_bson(detail, namespace=self.namespace) from exc
+        return out

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from . import __version__, layout
 from . import open as open_archive
+from ._bsonwalk import bad_bson
 from ._sink import partial_name
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from .model import Document, Namespace, NamespaceEnd, Segment
@@ -162,8 +163,9 @@ class _TextWriter(_Writer):
         try:
             text = self._line(raw)
         except MongoArchiveError as exc:
-            exc.offset, exc.namespace = offset, str(self.item.ns)
-            raise
+            # cat's converter words its hint for cat; the error here is the document's.
+            detail = exc.message.removeprefix("a document is not valid BSON: ")
+            raise bad_bson(detail, offset=offset, namespace=str(self.item.ns)) from exc
         self._file.write(text)
 
     def close(self) -> None:

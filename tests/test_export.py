@@ -392,3 +392,49 @@ def test_cli_report(archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     noun = "row" if extra == 1 else "rows"
     summary = f"exported 4 namespaces, {len(DOCS) + 1} documents ({extra} {noun} with fields kept in _extra)"
     assert summary in out
+
+
+def _element_string(key: bytes, value: bytes) -> bytes:
+    return b"\x02" + key + b"\x00" + (len(value) + 1).to_bytes(4, "little") + value + b"\x00"
+
+
+def _raw_doc(body: bytes) -> bytes:
+    return (len(body) + 5).to_bytes(4, "little") + body + b"\x00"
+
+
+HOSTILE = {
+    "invalid UTF-8 in a value": [
+        _raw_doc(_element_string(b"a", b"ok")),
+        _raw_doc(_element_string(b"a", b"\xff")),
+    ],
+    "invalid UTF-8 in a key": [_raw_doc(_element_string(b"\xff", b"x"))],
+    "an embedded length past its document": [_raw_doc(b"\x03a\x00" + (100).to_bytes(4, "little") + b"\x00")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_broken_documents_are_bad_bson_errors(tmp_path: Path, case: str, fmt: str) -> None:
+    path = tmp_path / "h.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.14") as out:
+        c = out.add_collection("d", "c")
+        for raw in HOSTILE[case]:
+            c.write(raw)  # framing and CRC are sound; the inside is not
+    with pytest.raises(mongoarchive.ArchiveError) as caught:
+        export(path, tmp_path / "o", format=fmt, fields=["a"])  # type: ignore[arg-type]
+    assert caught.value.code == "bad-bson" and caught.value.namespace == "d.c"
+    assert not (tmp_path / "o" / "d" / f"c.{fmt}").exists()
+
+
+def test_repeated_and_dotted_names_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "d.archive"
+    dup = _raw_doc(b"\x10a\x00" + (1).to_bytes(4, "little") + b"\x10a\x00" + (2).to_bytes(4, "little"))
+    with mongoarchive.open(path, "w", server_version="7.0.14") as out:
+        c = out.add_collection("d", "c")
+        c.write({"a": 5, "b": {"x.y": 1}, "c.d": 2})
+        c.write(dup)
+    table = mongoarchive.to_arrow(path, "d.c")
+    rows = table.to_pylist()
+    assert rows[0]["a"] == 5 and json_util.loads(rows[0]["b"]) == {"x.y": 1}
+    assert json.loads(rows[0]["c.d"]) == {"$numberInt": "2"}  # a dotted name is a text column
+    assert rows[1]["a"] == 1 and json_util.loads(rows[1]["_extra"]) == {"a": 2}
