@@ -91,6 +91,12 @@ class Node:
     children: dict[bytes, Node] | None = None
     item: Node | None = None
     subtype: int | None = None
+    #: The BSON types this column takes by their type byte alone; None when the value must be looked at.
+    takes: frozenset[int] | None = dataclasses.field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("double", "binary", "struct", "list", "json", "null"):
+            self.takes = _TAKES[self.kind]
 
     def to_json(self) -> Any:
         if self.kind == "struct" and self.children is not None:
@@ -176,7 +182,12 @@ def infer(docs: Iterable[bytes]) -> dict[bytes, Node]:
 
 
 # -- a schema given by the caller ------------------------------------------------
-def _parse_node(spec: Any, where: str) -> Node:
+def _parse_node(spec: Any, where: str, nested: bool = False) -> Node:
+    if nested and spec in ("json", "null"):
+        raise UsageError(
+            f"--schema: {where}: {spec!r} is for top-level fields only",
+            hint="make the whole top-level field 'json' instead",
+        )
     if isinstance(spec, str):
         if spec not in KINDS or spec in ("struct", "list", "binary"):
             raise UsageError(
@@ -186,10 +197,10 @@ def _parse_node(spec: Any, where: str) -> Node:
     if isinstance(spec, Mapping) and len(spec) == 1:
         ((kind, inner),) = spec.items()
         if kind == "struct" and isinstance(inner, Mapping) and inner:
-            children = {k.encode(): _parse_node(v, f"{where}.{k}") for k, v in inner.items()}
+            children = {k.encode(): _parse_node(v, f"{where}.{k}", True) for k, v in inner.items()}
             return Node("struct", children=children)
         if kind == "list":
-            return Node("list", item=_parse_node(inner, f"{where}[]"))
+            return Node("list", item=_parse_node(inner, f"{where}[]", True))
         if kind == "binary" and isinstance(inner, int) and 0 <= inner <= 255:
             return Node("binary", subtype=inner)
     raise UsageError(
@@ -222,17 +233,53 @@ def _fits(node: Node, buf: bytes, kind: int, vstart: int, vend: int) -> bool:
         children = node.children or {}
         seen: set[bytes] = set()
         filled = False  # an embedded document with no value would read back as a null struct
-        for k, key, s, e in elements(buf, vstart):
+        end = vstart + _unpack_int(buf, vstart)[0] - 1
+        pos = vstart + 4
+        index = buf.index
+        # The walk of _bsonwalk.elements, inlined: this runs for every embedded document.
+        while pos < end:
+            k = buf[pos]
+            nul = index(b"\x00", pos + 1, end)
+            key = buf[pos + 1 : nul]
+            s = nul + 1
+            size = _FIXED_SIZES.get(k)
+            e = s + size if size is not None else value_end(buf, k, s)
             child = children.get(key)
-            if child is None or key in seen or not _fits(child, buf, k, s, e):
+            if e > end or child is None or key in seen:
                 return False
+            if k != 0x0A:
+                takes = child.takes
+                if takes is None:
+                    if not _fits(child, buf, k, s, e):
+                        return False
+                elif k not in takes:
+                    return False
+                filled = True
             seen.add(key)
-            filled = filled or k != 0x0A
-        return filled
+            pos = e
+        return filled and pos == end
     if kind == 0x04:
         item = node.item
         assert item is not None
-        return all(_fits(item, buf, k, s, e) for k, _, s, e in elements(buf, vstart))
+        end = vstart + _unpack_int(buf, vstart)[0] - 1
+        pos = vstart + 4
+        index = buf.index
+        takes = item.takes
+        while pos < end:
+            k = buf[pos]
+            s = index(b"\x00", pos + 1, end) + 1
+            size = _FIXED_SIZES.get(k)
+            e = s + size if size is not None else value_end(buf, k, s)
+            if e > end:
+                return False
+            if k != 0x0A:
+                if takes is None:
+                    if not _fits(item, buf, k, s, e):
+                        return False
+                elif k not in takes:
+                    return False
+            pos = e
+        return pos == end
     return True
 
 
