@@ -257,7 +257,7 @@ def _fits(node: Node, buf: bytes, kind: int, vstart: int, vend: int) -> bool:
                 filled = True
             seen.add(key)
             pos = e
-        return filled and pos == end
+        return filled and bool(pos == end)
     if kind == 0x04:
         item = node.item
         assert item is not None
@@ -279,7 +279,7 @@ def _fits(node: Node, buf: bytes, kind: int, vstart: int, vend: int) -> bool:
                 elif k not in takes:
                     return False
             pos = e
-        return pos == end
+        return bool(pos == end)
     return True
 
 
