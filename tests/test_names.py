@@ -99,9 +99,15 @@ VERB_ARGS: dict[str, list[list[str]]] = {
     "merge": [["merge", "IN", "out.archive", "--force"]],
     "split": [["split", "IN", "out", "--force"], ["split", "IN", "out", "--force", "--by", "namespace"]],
     "unpack": [["unpack", "IN", "out", "--force"], ["unpack", "IN", "out", "--force", "--gzip"]],
+    "export": [
+        ["export", "IN", "out", "--force"],
+        ["export", "IN", "out", "--force", "--format", "jsonl"],
+        ["export", "IN", "out", "--force", "--format", "csv", "--fields", "_id"],
+    ],
+    "stats": [["stats", "IN"], ["stats", "IN", "--format", "json"]],
 }
 #: Verbs whose outputs may be anything under work/out (a directory of their own).
-INTO_DIRECTORY = {"split", "unpack"}
+INTO_DIRECTORY = {"split", "unpack", "export"}
 
 
 def test_every_offline_verb_is_covered() -> None:
