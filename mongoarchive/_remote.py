@@ -29,6 +29,8 @@ __all__ = [
     "join",
     "redact",
     "redact_text",
+    "refuse_url_directory",
+    "shown",
     "validate_url",
 ]
 
@@ -76,6 +78,11 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def shown(target: str) -> str:
+    """How to name ``target`` in a message or report: a URL redacted, a path as given."""
+    return redact(target) if is_url(target) else target
+
+
 def redact_text(text: str) -> str:
     """``text`` with every URL in it redacted (for messages that quote a URL)."""
     return _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
@@ -91,6 +98,15 @@ def join(folder: str, name: str) -> str:
             )
         return folder.rstrip("/") + "/" + name
     return os.path.join(folder, name)
+
+
+def refuse_url_directory(path: str, verb: str) -> None:
+    """UsageError if a directory argument is a URL: these verbs write (or read) local directories."""
+    if is_url(path):
+        raise UsageError(
+            f"{verb} needs a local directory, not {redact(path)}",
+            hint="object-storage URLs name archives; write the directory here, then copy it",
+        )
 
 
 def _obstore(shown: str) -> ModuleType:
@@ -140,29 +156,53 @@ def _store(url: str, shown: str) -> tuple[Any, str]:
     return store, path
 
 
-def _describe(exc: BaseException) -> str:
-    """A one-line reason for an obstore error, URLs in it redacted."""
+def _kind(exc: BaseException) -> str:
+    """"missing", "denied", "unauthenticated" or "other" for an obstore error.
+
+    The class says it when obstore raises from a call; errors from a buffered
+    writer arrive as plain I/O errors, so the message is looked at as well.
+    """
     from obstore import exceptions as e
 
-    if isinstance(exc, e.NotFoundError | FileNotFoundError):
-        return "not found (no such bucket or object)"
-    if isinstance(exc, e.PermissionDeniedError | PermissionError):
-        return "permission denied"
-    if isinstance(exc, e.UnauthenticatedError):
-        return "not authenticated"
+    text = str(exc)
+    if isinstance(exc, e.PermissionDeniedError | PermissionError) or _DENIED.search(text):
+        return "denied"
+    if isinstance(exc, e.UnauthenticatedError) or _UNAUTHENTICATED.search(text):
+        return "unauthenticated"
+    if isinstance(exc, e.NotFoundError | FileNotFoundError) or _MISSING.search(text):
+        return "missing"
+    return "other"
+
+
+_DENIED = re.compile(r"lacked the necessary privileges|403 Forbidden|AccessDenied")
+_UNAUTHENTICATED = re.compile(r"401 Unauthorized|InvalidAccessKeyId|SignatureDoesNotMatch")
+_MISSING = re.compile(r"404 Not Found|NoSuchKey|NoSuchBucket")
+
+_REASONS = {
+    "missing": "not found (no such bucket or object)",
+    "denied": "permission denied",
+    "unauthenticated": "not authenticated (the credentials were refused)",
+}
+_HINTS = {
+    "missing": "check the bucket and the key (docs/object-storage.md)",
+    "denied": "check the credentials in the environment and the bucket's policy (docs/object-storage.md)",
+    "unauthenticated": "check the credentials in the environment (docs/object-storage.md)",
+    "other": "check the URL, the endpoint and the credentials (docs/object-storage.md)",
+}
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason for an obstore error, URLs in it redacted."""
+    kind = _kind(exc)
+    if kind in _REASONS:
+        return _REASONS[kind]
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     # obstore's messages quote the request URL and the server's reply; keep the start.
     return redact_text(first)[:300]
 
 
 def _hint(exc: BaseException) -> str:
-    from obstore import exceptions as e
-
-    if isinstance(exc, e.NotFoundError | FileNotFoundError):
-        return "check the bucket and the key (docs/object-storage.md)"
-    if isinstance(exc, e.PermissionDeniedError | e.UnauthenticatedError | PermissionError):
-        return "check the credentials in the environment and the bucket's policy (docs/object-storage.md)"
-    return "check the URL, the endpoint and the credentials (docs/object-storage.md)"
+    return _HINTS[_kind(exc)]
 
 
 class RemoteReader:
@@ -239,18 +279,19 @@ class RemoteWriter:
     """
 
     def __init__(self, url: str) -> None:
-        self.name = redact(url)
-        _refuse_web(url, self.name)
-        store, path = _store(url, self.name)
+        # Not ``name``: gzip would write a file object's name into its header (RFC 1952 FNAME).
+        self.label = redact(url)
+        _refuse_web(url, self.label)
+        store, path = _store(url, self.label)
         import obstore
 
-        _probe_bucket(obstore, store, self.name)
+        _probe_bucket(obstore, store, self.label)
         try:
             self._file: Any = obstore.open_writer(
                 store, path, buffer_size=PART_SIZE, max_concurrency=PART_CONCURRENCY
             )
         except Exception as exc:
-            raise ArchiveIOError(f"cannot create {self.name}: {_describe(exc)}", hint=_hint(exc)) from exc
+            raise ArchiveIOError(f"cannot create {self.label}: {_describe(exc)}", hint=_hint(exc)) from exc
         self._open = True
 
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
@@ -311,11 +352,10 @@ def _probe_bucket(obstore: ModuleType, store: Any, shown: str) -> None:
 
 
 def _os_error(exc: BaseException) -> OSError:
-    from obstore import exceptions as e
-
-    if isinstance(exc, e.PermissionDeniedError | e.UnauthenticatedError | PermissionError):
+    kind = _kind(exc)
+    if kind in ("denied", "unauthenticated"):
         return PermissionError(13, _describe(exc))
-    if isinstance(exc, e.NotFoundError | FileNotFoundError):
+    if kind == "missing":
         return FileNotFoundError(2, _describe(exc))
     return OSError(_describe(exc))
 

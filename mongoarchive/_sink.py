@@ -188,7 +188,7 @@ class AtomicSink:
             self.name = "stdout"
         elif is_url(dst):  # a multipart upload, completed on commit (docs/object-storage.md)
             raw = RemoteWriter(dst)
-            self.name = raw.name
+            self.name = raw.label
             self._close_raw = True
         elif isinstance(dst, (str, os.PathLike)):
             raw = self._open_path(os.fspath(dst))
