@@ -369,8 +369,10 @@ def _refuse_web(url: str, shown: str) -> None:
 
 
 def validate_url(url: str) -> None:
-    """Raise now if ``url`` cannot name an object to write: bad form, web URL, or obstore missing."""
+    """Raise now if ``url`` cannot name an object to write: bad form, a web URL, obstore
+    missing, or no such bucket (for a verb that writes late, such as dump)."""
     shown = redact(url)
     _refuse_web(url, shown)
-    _obstore(shown)
-    _split(url)
+    obstore = _obstore(shown)
+    store, _ = _store(url, shown)
+    _probe_bucket(obstore, store, shown)
