@@ -172,6 +172,27 @@ def test_salvage_from_s3_to_s3(s3: Any, capsys: pytest.CaptureFixture[str]) -> N
     assert plain(get(s3, "copy.archive")) == gzip.decompress(data)  # intact: the same bytes
 
 
+def test_merge_and_pack_to_s3(s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "one.archive", f"s3://{BUCKET}/two.archive"
+    first.write_bytes(make_archive())
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="7.0.14") as writer:
+        writer.add_collection("other", "c", {"indexes": []}).write({"_id": "x"})
+    s3.put_object(Bucket=BUCKET, Key="two.archive", Body=out.getvalue())
+    local_merge = tmp_path / "merged.archive"
+    assert run(capsys, "merge", str(first), second, str(local_merge))[0] == 0
+    assert run(capsys, "merge", str(first), second, f"s3://{BUCKET}/merged.archive")[0] == 0
+    assert get(s3, "merged.archive") == local_merge.read_bytes()
+
+    folder = tmp_path / "dump"
+    assert run(capsys, "unpack", str(first), str(folder))[0] == 0
+    local_pack = tmp_path / "packed.archive"
+    assert run(capsys, "pack", str(folder), str(local_pack))[0] == 0
+    assert run(capsys, "pack", str(folder), f"s3://{BUCKET}/packed.archive")[0] == 0
+    assert get(s3, "packed.archive") == local_pack.read_bytes()
+    assert uploads(s3, BUCKET) == []
+
+
 def archive_docs(source: str | Path) -> dict[str, list[dict[str, Any]]]:
     docs: dict[str, list[dict[str, Any]]] = {}
     with mongoarchive.open(source) as archive:
