@@ -91,6 +91,56 @@ print(json.dumps({"import": t_import, "read": read, "write": write, "rss": rss})
 """
 
 
+VERB = r"""
+import sys
+from mongoarchive.cli import main
+status = main(sys.argv[1:])
+with open("/proc/self/status") as fh:
+    rss = next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:")) / 1024
+print(status, rss, file=sys.stderr)
+"""
+
+
+def verb_rss(argv: list[str], env: dict[str, str]) -> float:
+    """Peak RSS (MiB) of ``mongoarchive ARGV`` run in a fresh process."""
+    child = [sys.executable, "-c", VERB, *argv]
+    quiet = subprocess.DEVNULL
+    out = subprocess.run(child, env=env, check=True, stdout=quiet, stderr=subprocess.PIPE, text=True)
+    status, rss = out.stderr.strip().splitlines()[-1].split()
+    assert status in ("0", "1"), out.stderr
+    return float(rss)
+
+
+def verbs(server: S3Server, env: dict[str, str], size: int) -> None:
+    """Peak RSS of check, cat and filter on an archive of SIZE MiB, from S3 and from a local file."""
+    import tempfile
+
+    import bson
+
+    import mongoarchive
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, "big.archive")
+        with mongoarchive.open(local, "w", server_version="7.0.14") as writer:
+            ns = writer.add_collection("db", "c", {"indexes": []})
+            for i in range(size * 4):
+                ns.write({"_id": i, "blob": bson.Binary(os.urandom(256 << 10))})
+        server.client().upload_file(local, "bench", "big.archive")
+        url = "s3://bench/big.archive"
+        rows = [
+            ("check", ["check", url], ["check", local]),
+            ("cat --bson", ["cat", "--bson", url], ["cat", "--bson", local]),
+            ("filter", ["filter", url, "s3://bench/out.archive"], ["filter", local, local + ".out"]),
+        ]
+        print(f"\narchive {size} MiB: peak RSS (VmHWM) of the verb, from S3 and from a local file\n")
+        print("| verb | S3 (MiB) | local file (MiB) | S3 / local |")
+        print("|---|---|---|---|")
+        for name, remote_argv, local_argv in rows:
+            remote = verb_rss([*remote_argv], env)
+            here = verb_rss([*local_argv], env)
+            print(f"| {name} | {remote:.0f} | {here:.0f} | {remote / here:.2f} |")
+
+
 def measure(lib: str, url: str, size: int, env: dict[str, str]) -> dict[str, float]:
     argv = [sys.executable, "-c", CHILD, lib, url, str(size)]
     out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
@@ -101,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="object size in MiB (default 64)")
     parser.add_argument("--runs", type=int, default=3, help="runs per library; the best is kept")
+    parser.add_argument("--verb-size", type=int, default=256, help="archive size for the verb rows, MiB")
     args = parser.parse_args()
     server = S3Server()
     try:
@@ -113,8 +164,13 @@ def main() -> None:
         for lib in ("none", "boto3", "obstore", "s3fs"):
             runs = [measure(lib, url, args.size, env) for _ in range(args.runs)]
             results[lib] = {k: min(r[k] for r in runs) for k in runs[0]}
+        report(results, args)
+        verbs(server, env, args.verb_size)
     finally:
         server.stop()
+
+
+def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     base, ref = results["none"], results["boto3"]
     print(f"object {args.size} MiB, best of {args.runs}; reference: python -c pass, boto3\n")
     print("| library | import (s) | import / boto3 | peak RSS (MiB) | RSS / bare python "

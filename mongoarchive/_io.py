@@ -1,4 +1,4 @@
-"""Byte sources: paths, binary file objects, "-" (stdin), gzip; sinks live in ``_sink``.
+"""Byte sources: paths, URLs (``_remote``), binary file objects, "-" (stdin), gzip; sinks live in ``_sink``.
 
 Nothing here seeks: a source is read front to back once, so pipes and stdin
 work (spec/archive.md §8).  gzip is sniffed from the first two bytes (1f 8b)

@@ -15,6 +15,9 @@ is followed: its target is written (created, for a dangling link).
 
 New files get mode ``0666 & ~umask``, as mongodump's; a replaced file keeps
 its permission bits.
+
+An ``s3://``, ``gs://`` or ``az://`` URL is a multipart upload (``_remote``):
+commit completes it, abort aborts it, so the object appears only whole.
 """
 
 from __future__ import annotations
