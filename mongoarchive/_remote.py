@@ -134,6 +134,11 @@ def _split(url: str) -> tuple[str, dict[str, Any], str]:
             netloc = netloc.rpartition("@")[2]
         # The whole URL (with its query: a presigned URL's signature) is the store, the path empty.
         return urlunsplit((scheme, netloc, parts.path, parts.query, "")), options, ""
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        # A bucket URL has no query: a "?" or "#" would silently cut the key short.
+        raise UsageError(
+            f"{redact(url)}: a '?' or '#' in a bucket URL", hint="write them in a key as %3F and %23"
+        )
     path = unquote(parts.path.lstrip("/"))
     if not parts.netloc or not path or path.endswith("/"):
         raise UsageError(

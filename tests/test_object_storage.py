@@ -468,7 +468,8 @@ def test_url_forms() -> None:
     assert _remote._split("s3://bucket/dir/a.archive") == ("s3://bucket", {}, "dir/a.archive")
     assert _remote._split("gs://bucket/a%20b.archive")[2] == "a b.archive"
     assert _remote._split("az://container/a.archive")[0] == "az://container"
-    for bad in ("s3://bucket", "s3://bucket/", "s3://bucket/dir/"):
+    assert _remote._split("s3://bucket/a%3Fb%23c")[2] == "a?b#c"
+    for bad in ("s3://bucket", "s3://bucket/", "s3://bucket/dir/", "s3://bucket/a?b", "s3://bucket/a#b"):
         with pytest.raises(UsageError):
             _remote._split(bad)
     assert _remote.join("s3://b/dir/", "x.parquet") == "s3://b/dir/x.parquet"
