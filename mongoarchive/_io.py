@@ -1,4 +1,4 @@
-"""Byte sources: paths, binary file objects, "-" (stdin), gzip; sinks live in ``_sink``.
+"""Byte sources: paths, URLs (``_remote``), binary file objects, "-" (stdin), gzip; sinks live in ``_sink``.
 
 Nothing here seeks: a source is read front to back once, so pipes and stdin
 work (spec/archive.md §8).  gzip is sniffed from the first two bytes (1f 8b)
@@ -13,6 +13,7 @@ from typing import IO, Any, Protocol
 
 from isal import isal_zlib
 
+from ._remote import RemoteReader, is_url
 from ._sink import AtomicSink, open_sink
 from ._text import plural
 from .errors import ArchiveIOError
@@ -204,9 +205,12 @@ class _Gunzip:
 
 
 def open_source(src: PathLike | IO[bytes] | Any, *, gzip: bool | None = None) -> Source:
-    """Open a path, ``"-"`` (stdin) or a binary file object for reading."""
+    """Open a path, an object-storage URL, ``"-"`` (stdin) or a binary file object for reading."""
     if isinstance(src, str) and src == "-":
         return Source(sys.stdin.buffer, close_raw=False, gzip=gzip, name="<stdin>")
+    if is_url(src):  # s3://, gs://, az://, https:// (docs/object-storage.md)
+        remote = RemoteReader(src)
+        return Source(remote, close_raw=True, gzip=gzip, name=remote.name)
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
         try:

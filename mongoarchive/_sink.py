@@ -15,6 +15,9 @@ is followed: its target is written (created, for a dangling link).
 
 New files get mode ``0666 & ~umask``, as mongodump's; a replaced file keeps
 its permission bits.
+
+An ``s3://``, ``gs://`` or ``az://`` URL is a multipart upload (``_remote``):
+commit completes it, abort aborts it, so the object appears only whole.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import IO, Any
 
 from isal import igzip
 
+from ._remote import RemoteWriter, is_url, validate_url
 from .errors import ArchiveIOError
 
 __all__ = ["PARTIAL_MARK", "AtomicSink", "open_sink", "partial_name", "validate_target"]
@@ -94,6 +98,9 @@ def validate_target(dst: PathLike | IO[bytes] | Any) -> None:
     For callers that produce their output late (after reading or connecting),
     so a bad output path fails before any work is done.
     """
+    if is_url(dst):
+        validate_url(dst)
+        return
     if not isinstance(dst, (str, os.PathLike)) or os.fspath(dst) == "-":
         return
     path = os.fspath(dst)
@@ -182,6 +189,10 @@ class AtomicSink:
         if isinstance(dst, str) and dst == "-":
             raw = data_stdout()
             self.name = "stdout"
+        elif is_url(dst):  # a multipart upload, completed on commit (docs/object-storage.md)
+            raw = RemoteWriter(dst)
+            self.name = raw.label
+            self._close_raw = True
         elif isinstance(dst, (str, os.PathLike)):
             raw = self._open_path(os.fspath(dst))
             self._close_raw = True
@@ -278,9 +289,11 @@ class AtomicSink:
             raise self._failed(exc, "finish") from exc
 
     def abort(self) -> None:
-        """Drop a partial file; on a stream, close what we opened and stop."""
+        """Drop a partial file or upload; on a stream, close what we opened and stop."""
         try:
-            if self._close_raw:
+            if isinstance(self._raw, RemoteWriter):
+                self._raw.abort()  # closing would complete the upload
+            elif self._close_raw:
                 self._raw.close()
         except (OSError, AttributeError):
             pass
@@ -303,5 +316,9 @@ def _fsync_directory(folder: str) -> None:
 
 
 def open_sink(dst: PathLike | IO[bytes] | Any, *, gzip: bool) -> AtomicSink:
-    """An AtomicSink for a path, "-" (stdout) or a binary file object."""
+    """An AtomicSink for a path, an object-storage URL, "-" (stdout) or a binary file object.
+
+    The one way to get a writable destination that appears only when complete:
+    ``write`` and ``commit`` on success, ``abort`` on any exception.
+    """
     return AtomicSink(dst, gzip=gzip)

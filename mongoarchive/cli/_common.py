@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .._remote import RemoteReader, is_url, redact_text, shown
 from .._text import printable
 from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 
@@ -126,12 +127,13 @@ def error_line(exc: MongoArchiveError, prefix: str = "mongoarchive") -> str:
     Messages quote names and file names, which may hold newlines or escape
     sequences: escaped, they can neither forge a line nor drive the terminal.
     """
-    return f"{prefix}: error: {printable(str(exc))}"
+    # A URL in a message loses its password and query values (docs/object-storage.md).
+    return f"{prefix}: error: {printable(redact_text(str(exc)))}"
 
 
 def warning_line(warning: object, prefix: str) -> str:
     """``PREFIX: warning: TEXT`` on one line, control characters escaped."""
-    return f"{prefix}: warning: {printable(str(warning))}"
+    return f"{prefix}: warning: {printable(redact_text(str(warning)))}"
 
 
 @contextlib.contextmanager
@@ -147,12 +149,16 @@ def open_input(
     if path == "-":
         yield sys.stdin.buffer
         return
+    handle: Any
+    if is_url(path):  # streamed from object storage (docs/object-storage.md)
+        handle = RemoteReader(path)
+    else:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot open {path}: {exc.strerror or exc}") from exc
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise ArchiveIOError(f"cannot open {path}: {exc.strerror or exc}") from exc
-    try:
-        size = _size(handle)
+        size = handle.size if isinstance(handle, RemoteReader) else _size(handle)
         show = (
             size is not None
             and size >= PROGRESS_MIN_BYTES
@@ -185,7 +191,7 @@ def open_input(
             from rich.markup import escape
 
             # The description is rich markup: a file name like "a[b]" must stay literal.
-            label = escape(f"{description} {printable(path)}")
+            label = escape(f"{description} {printable(shown(path))}")
             yield progress.wrap_file(handle, total=size, description=label)
     finally:
         handle.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import is_archive
 from .._releases import RELEASES, parse_target
+from .._remote import shown
 from .._text import plural, printable
 from ..checker import DEFAULT_MAX_DAMAGE, CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
@@ -187,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         try:
             with open_input(path, args, "checking") as handle:
-                name = "<stdin>" if path == "-" else path
+                name = "<stdin>" if path == "-" else shown(path)
                 result = check_archive(
                     handle,
                     name=name,
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         except ArchiveIOError as exc:
             status = EXIT_USAGE
             print(error_line(exc, "mongoarchive check"), file=sys.stderr)
-            reports.append({"file": path, "valid": False, "io_error": exc.to_dict()})
+            reports.append({"file": shown(path), "valid": False, "io_error": exc.to_dict()})
             continue
         if not result.ok(args.strict) and status == EXIT_OK:
             status = EXIT_PROBLEMS

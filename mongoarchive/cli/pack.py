@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from .._remote import refuse_url_directory
 from .._text import plural
 from ..errors import UsageError
 from ..pack import pack
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_url_directory(args.directory, "pack")
     if args.output == "-":
         refuse_binary_terminal("redirect the output, or name an OUT file")
     if args.output != "-" and os.path.exists(args.output) and not args.force:

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from .._remote import refuse_url_directory
 from .._text import plural
 from ..merge import split
 from ._common import add_format_argument, open_input, quiet
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_url_directory(args.directory, "split")
     with open_input(args.input, args, "splitting") as handle:
         result = split(handle, args.directory, by=args.by, force=args.force, gzip=args.gzip)
     if args.format == "json":
