@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from .dump import DumpOptions, DumpResult, dump
     from .merge import merge, split
     from .pack import pack
+    from .restore import RestoreOptions, RestoreResult, restore
     from .rewrite import rewrite
     from .salvage import SalvageReport, salvage
     from .unpack import unpack
@@ -101,6 +102,8 @@ __all__ = [
     "NamespaceSummary",
     "NamespaceWriter",
     "NotAnArchiveError",
+    "RestoreOptions",
+    "RestoreResult",
     "SalvageReport",
     "Segment",
     "TrailingDataError",
@@ -115,6 +118,7 @@ __all__ = [
     "merge",
     "open",
     "pack",
+    "restore",
     "rewrite",
     "salvage",
     "split",
@@ -135,6 +139,9 @@ _LAZY = {
     "pack": "pack",
     "rewrite": "rewrite",
     "unpack": "unpack",
+    "RestoreOptions": "restore",
+    "RestoreResult": "restore",
+    "restore": "restore",
 }
 
 
@@ -154,7 +161,7 @@ def __dir__() -> list[str]:
 
 
 #: Functions named like the module that holds them.
-_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack"})
+_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack", "restore"})
 
 
 class _Package(types.ModuleType):
