@@ -11,8 +11,8 @@ insert and index build succeeded:
 - target absent, or ``--drop``: the indexes are built on the staging
   collection, then ``renameCollection`` with ``dropTarget`` puts it in place;
 - target present without ``--drop``: the staging collection's documents are
-  copied into the target (duplicate keys counted, as mongorestore counts
-  them), the indexes built, then the staging collection is dropped;
+  copied into the target after its indexes are built (duplicate keys counted,
+  as mongorestore counts them), then the staging collection is dropped;
 - a server whose rename drops a collection's options (``rename_keeps_options``
   says so; SecantusDB 0.7.0b3): the target is created with its options and
   filled from the staging collection.  A damaged archive still never reaches
@@ -144,8 +144,10 @@ def commit(
             raise
         drop_collection(client, staging)
         return "copied"
-    copy_documents(client, staging, lane(target), target)
+    # Indexes first: the target's unique indexes then refuse single documents (counted as
+    # duplicates) instead of failing one index build after everything was appended.
     indexes(target)
+    copy_documents(client, staging, lane(target), target)
     drop_collection(client, staging)
     return "appended"
 
