@@ -211,7 +211,7 @@ def test_dry_run_reads_the_whole_body(
     cut.write_bytes(target.archive.read_bytes()[:-100])
     status, _, err = run(capsys, "restore", "--dryRun", str(cut))
     assert status == 1
-    assert "error:" in err and "the archive ends" in err
+    assert "error: the stream ends" in err and "cut short" in err
     assert target.catalogue() == {}
 
 
