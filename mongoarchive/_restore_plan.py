@@ -94,13 +94,17 @@ def _skip_reason(entry: CollectionEntry, restore_db_users: bool) -> str | None:
     return None
 
 
-def _kind(entry: CollectionEntry, meta_type: str | None) -> tuple[str, str]:
+def _kind(entry: CollectionEntry, meta_type: str | None, options: dict[str, Any]) -> tuple[str, str]:
     coll = entry.collection
     if coll.startswith("$admin.") and coll[len("$admin.") :] in _AUTH:
         return _AUTH[coll[len("$admin.") :]], entry.db
     if entry.db == "admin" and coll in _AUTH:
         return _AUTH[coll], ""
     kind = entry.type or meta_type or "collection"
+    if "timeseries" in options and kind != "view":
+        # mongorestore goes by the options: an entry typed "collection" (a server that lists
+        # timeseries as plain collections) still gets its data inserted as buckets (§5.4).
+        kind = "timeseries"
     return (kind if kind in ("view", "timeseries") else "collection"), ""
 
 
@@ -144,7 +148,7 @@ def build_plan(
         if ns == OPLOG:
             kind, auth_db, out = "oplog", "", ns
         else:
-            kind, auth_db = _kind(entry, meta.type)
+            kind, auth_db = _kind(entry, meta.type, meta.options)
             out = _split(rename(str(ns))) if rename and kind not in ("users", "roles") else ns
             if not out.db or not out.collection:
                 raise NamespaceError(
@@ -164,6 +168,13 @@ def build_plan(
             )
         claimed[out] = ns
         options = dict(meta.options)
+        if no_options and kind == "timeseries":
+            raise UsageError(
+                f"cannot use --noOptionsRestore when restoring timeseries collections ({ns})",
+                hint="a timeseries collection cannot exist without its options; leave it out with --nsExclude",
+            )
+        if no_options and kind == "view":
+            kind = "collection"  # as mongorestore: without its options a view is an empty collection
         if no_options and kind == "collection":
             options = {}
         indexes = [] if no_indexes or kind == "view" else meta.indexes

@@ -101,6 +101,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         source.stop()
 
 
+def plain(cat: Catalogue) -> Catalogue:
+    """``cat`` without the timeseries database: SecantusDB lists a timeseries collection as a plain
+    one holding its documents, while a restore (ours and mongorestore's) inserts an archive's
+    timeseries documents as buckets into system.buckets.X (§5.4), a collection of its own there."""
+    return {ns: entry for ns, entry in cat.items() if not ns.startswith("metrics.")}
+
+
 def staging_left(uri: str) -> list[str]:
     """Every staging collection on the server at ``uri``."""
     with MongoClient(uri) as client:
