@@ -171,7 +171,7 @@ def build_plan(
         if no_options and kind == "timeseries":
             raise UsageError(
                 f"cannot use --noOptionsRestore when restoring timeseries collections ({ns})",
-                hint="a timeseries collection cannot exist without its options; leave it out with --nsExclude",
+                hint="a timeseries collection needs its options; leave it out with --nsExclude",
             )
         if no_options and kind == "view":
             kind = "collection"  # as mongorestore: without its options a view is an empty collection
