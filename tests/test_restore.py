@@ -267,3 +267,25 @@ def test_timeseries_documents_go_to_buckets(target: Servers, capsys: pytest.Capt
     got = target.catalogue()
     assert got["metrics.weather"]["options"] == target.full["metrics.weather"]["options"]
     assert got["metrics.system.buckets.weather"]["documents"] == target.full["metrics.weather"]["documents"]
+
+
+@pytest.mark.parametrize("where", ["admin", "db"])
+def test_users_go_through_the_servers_merge(target: Servers, tmp_path: Path, where: str) -> None:
+    # SecantusDB has no _mergeAuthzCollections (mongorestore's way, and ours): the users are
+    # reported as not restored, nothing else is lost, and the temporary collection is dropped.
+    path = tmp_path / "users.archive"
+    db, coll = ("admin", "system.users") if where == "admin" else ("app", "$admin.system.users")
+    with mongoarchive.open(path, "w", server_version="8.2.11") as out:
+        users = out.add_collection(db, coll, {"indexes": []})
+        data = out.add_collection("app", "data", {"indexes": []})
+        users.write({"_id": "app.ada", "user": "ada", "db": "app", "roles": [], "credentials": {}})
+        data.write({"_id": 1})
+    flags = {} if where == "admin" else {"db": "app", "restore_db_users_and_roles": True}
+    result = mongoarchive.restore(path, uri=target.target.uri, **flags)
+    assert not result.ok
+    assert [e.code for e in result.errors] == ["auth-merge-refused"]
+    by_kind = {n.kind: n for n in result.namespaces}
+    assert by_kind["users"].status == "rolled back" and by_kind["collection"].status == "restored"
+    with MongoClient(target.target.uri) as client:
+        assert "tempusers" not in client.admin.list_collection_names()
+        assert client.app.data.count_documents({}) == 1
