@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from .export import export
     from .merge import merge, split
     from .pack import pack
+    from .restore import RestoreOptions, RestoreResult, restore
     from .rewrite import rewrite
     from .salvage import SalvageReport, salvage
     from .stats import stats
@@ -105,6 +106,8 @@ __all__ = [
     "NamespaceSummary",
     "NamespaceWriter",
     "NotAnArchiveError",
+    "RestoreOptions",
+    "RestoreResult",
     "SalvageReport",
     "Segment",
     "TrailingDataError",
@@ -121,6 +124,7 @@ __all__ = [
     "open",
     "pack",
     "record_batches",
+    "restore",
     "rewrite",
     "salvage",
     "split",
@@ -147,6 +151,9 @@ _LAZY = {
     "stats": "stats",
     "to_arrow": "tables",
     "record_batches": "tables",
+    "RestoreOptions": "restore",
+    "RestoreResult": "restore",
+    "restore": "restore",
 }
 
 
@@ -166,7 +173,7 @@ def __dir__() -> list[str]:
 
 
 #: Functions named like the module that holds them.
-_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack", "export", "stats"})
+_SHADOWED = frozenset({"dump", "salvage", "merge", "pack", "rewrite", "unpack", "export", "stats", "restore"})
 
 
 class _Package(types.ModuleType):

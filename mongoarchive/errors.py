@@ -17,6 +17,7 @@
         ├── ServerConnectionError   the server cannot be reached, or was lost
         ├── AuthenticationError     the server refused the credentials
         └── OplogOverflowError      the oplog rolled over during the dump (§5.1)
+    └── RestoreError            writing to a live server failed; what was not committed is rolled back
 
 Each error carries ``offset`` (byte offset in the uncompressed stream, or None),
 ``namespace`` ("db.collection", or None), ``code`` (a short stable identifier
@@ -39,6 +40,7 @@ __all__ = [
     "NamespaceError",
     "NotAnArchiveError",
     "OplogOverflowError",
+    "RestoreError",
     "ServerConnectionError",
     "TrailingDataError",
     "TruncatedError",
@@ -186,3 +188,9 @@ class OplogOverflowError(DumpError):
     """The oplog rolled over during the dump: entries needed for point in time are gone (§5.1)."""
 
     default_code = "oplog-overflow"
+
+
+class RestoreError(MongoArchiveError):
+    """Restoring into a live server failed (server refused, connection lost, insert errors)."""
+
+    default_code = "restore-failed"

@@ -25,6 +25,7 @@ from . import filter as filter_verb
 from . import inspect as inspect_verb
 from . import merge as merge_verb
 from . import pack as pack_verb
+from . import restore as restore_verb
 from . import salvage as salvage_verb
 from . import split as split_verb
 from . import stats as stats_verb
@@ -39,7 +40,7 @@ EXIT_USAGE = 2
 
 VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb, salvage_verb]
 VERBS += [unpack_verb, pack_verb, filter_verb, merge_verb, split_verb]
-VERBS += [export_verb, stats_verb]
+VERBS += [export_verb, stats_verb, restore_verb]
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:

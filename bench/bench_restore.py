@@ -1,0 +1,111 @@
+"""Restore throughput beside the official mongorestore, same archive, same server (run by hand).
+
+    nice python bench/bench_restore.py [--docs 200000] [--collections 4] [--doc-bytes 512]
+                                       [--rounds 2] [--release 100.18.0] [-j 4]
+
+Writes a synthetic archive, starts a SecantusDB server in a temporary
+directory, then, alternating for ``--rounds`` rounds so both tools see the
+same machine load, restores it with ``mongorestore --archive --drop`` and with
+``mongoarchive.restore(drop=True)`` in its default (atomic) mode and with
+``atomic=False``, and prints documents/s for each and the ratios against
+mongorestore measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from dumpserver import ORACLE, SecantusServer
+
+import mongoarchive
+
+
+def write_archive(path: Path, docs: int, collections: int, doc_bytes: int) -> None:
+    pad = "p" * max(0, doc_bytes - 40)
+    with mongoarchive.open(path, "w", server_version="8.2.11") as out:
+        writers = [
+            out.add_collection("bench", f"c{c}", {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]})
+            for c in range(collections)
+        ]
+        for i in range(docs):
+            writers[i % collections].write({"_id": i, "v": i * 0.5, "pad": pad})
+
+
+def official(release: str, server: SecantusServer, archive: Path, jobs: int) -> float:
+    exe = ORACLE / release / "mongorestore"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            str(exe),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(server.port),
+            "--drop",
+            f"--archive={archive}",
+            "-j",
+            str(jobs),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-2000:])
+    return seconds
+
+
+def ours(server: SecantusServer, archive: Path, jobs: int, atomic: bool) -> float:
+    started = time.perf_counter()
+    result = mongoarchive.restore(archive, uri=server.uri, drop=True, parallel=jobs, atomic=atomic)
+    seconds = time.perf_counter() - started
+    if not result.ok:
+        raise SystemExit(str(result.errors))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=200_000)
+    parser.add_argument("--collections", type=int, default=4)
+    parser.add_argument("--doc-bytes", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--release", default="100.18.0")
+    parser.add_argument("-j", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "bench.archive"
+        write_archive(archive, args.docs, args.collections, args.doc_bytes)
+        server = SecantusServer(Path(tmp) / "server").start()
+        times: dict[str, list[float]] = {"mongorestore": [], "ours (atomic)": [], "ours (--no-atomic)": []}
+        try:
+            for _ in range(args.rounds):
+                times["mongorestore"].append(official(args.release, server, archive, args.j))
+                times["ours (atomic)"].append(ours(server, archive, args.j, True))
+                times["ours (--no-atomic)"].append(ours(server, archive, args.j, False))
+        finally:
+            server.stop()
+    size = args.docs * args.doc_bytes
+    reference = statistics.median(times["mongorestore"])
+    print(
+        f"{args.docs} documents of ~{args.doc_bytes} B in {args.collections} collections "
+        f"(~{size / 1e6:.0f} MB), -j {args.j}, {args.rounds} rounds, mongorestore {args.release}"
+    )
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(
+            f"{name:20s} {median:7.2f} s  {args.docs / median:9.0f} docs/s  "
+            f"ratio {reference / median:.2f}x  (runs: {', '.join(f'{v:.2f}' for v in values)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
