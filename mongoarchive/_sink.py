@@ -34,6 +34,7 @@ from typing import IO, Any
 from isal import igzip
 
 from ._remote import RemoteWriter, is_url, validate_url
+from ._writeback import BackgroundWriter
 from .errors import ArchiveIOError
 
 __all__ = ["PARTIAL_MARK", "AtomicSink", "open_sink", "partial_name", "validate_target"]
@@ -48,6 +49,9 @@ _FD_PREFIXES = ("/dev/fd/", "/dev/stdout", "/dev/stderr", "/proc/")
 
 _THROUGH = "through"
 _ATOMIC = "atomic"
+
+#: Bytes a regular file gets from the caller's thread before a BackgroundWriter takes over.
+BACKGROUND_AFTER = 8 << 20
 
 
 def partial_name(target: str, pid: int | None = None) -> str:
@@ -185,6 +189,8 @@ class AtomicSink:
         self._tmp: str | None = None
         self._close_raw = False
         self._sync = False
+        self._written = 0  # bytes written from the caller's thread
+        self._background: BackgroundWriter | None = None
         raw: Any
         if isinstance(dst, str) and dst == "-":
             raw = data_stdout()
@@ -254,14 +260,30 @@ class AtomicSink:
         )
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data``; the caller may reuse its buffer at once."""
         try:
+            if self._background is not None:
+                self._background.write(data)
+                return
             self._out.write(data)
+            if self._sync:
+                # A large regular file is written from a second thread (_writeback).
+                self._written += len(data)
+                if self._written >= BACKGROUND_AFTER:
+                    self._background = BackgroundWriter(self._out, self._raw)
         except OSError as exc:
             raise self._failed(exc, "write to") from exc
+
+    def _stop_background(self, *, discard: bool = False) -> None:
+        background, self._background = self._background, None
+        if background is not None:
+            background.stop(discard=discard)
 
     def flush(self) -> None:
         """Flush what is buffered (not to disk: ``commit`` does that)."""
         try:
+            if self._background is not None:
+                self._background.drain()
             self._out.flush()
         except OSError as exc:
             raise self._failed(exc, "write to") from exc
@@ -269,6 +291,9 @@ class AtomicSink:
     def commit(self) -> None:
         """Flush and close; for a regular file, sync it and move it into place."""
         try:
+            if self._background is not None:
+                self._background.drain()
+                self._stop_background()
             if self.gzip:
                 self._out.close()
             if self._sync:
@@ -290,6 +315,7 @@ class AtomicSink:
 
     def abort(self) -> None:
         """Drop a partial file or upload; on a stream, close what we opened and stop."""
+        self._stop_background(discard=True)
         try:
             if isinstance(self._raw, RemoteWriter):
                 self._raw.abort()  # closing would complete the upload

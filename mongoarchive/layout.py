@@ -104,11 +104,12 @@ class FileSet:
     #: Entry and data namespaces (both names of a timeseries collection, §5.4) to their files.
     by_ns: dict[Namespace, NamespaceFiles]
     prelude: str | None
+    #: The pack record (``_packrecord``), written by unpack only.
+    record: str | None = None
 
     def paths(self) -> list[str]:
         out = [p for f in self.namespaces for p in (f.data, f.metadata) if p is not None]
-        if self.prelude is not None:
-            out.append(self.prelude)
+        out.extend(p for p in (self.prelude, self.record) if p is not None)
         return out
 
 
@@ -147,8 +148,13 @@ def _suffix(gzip: bool) -> str:
     return ".gz" if gzip else ""
 
 
-def plan(entries: Iterable[CollectionEntry], *, gzip: bool, with_prelude: bool) -> FileSet:
-    """The files for ``entries``; NamespaceError before anything is written if a name is unsafe."""
+def plan(
+    entries: Iterable[CollectionEntry], *, gzip: bool, with_prelude: bool, record: str | None = None
+) -> FileSet:
+    """The files for ``entries``; NamespaceError before anything is written if a name is unsafe.
+
+    ``record``: the name of a root file of our own (the pack record) that no database may take.
+    """
     gz = _suffix(gzip)
     files: list[NamespaceFiles] = []
     by_data: dict[Namespace, NamespaceFiles] = {}
@@ -178,6 +184,8 @@ def plan(entries: Iterable[CollectionEntry], *, gzip: bool, with_prelude: bool) 
 
     if with_prelude:
         claim(PRELUDE_FILE + gz, "prelude.json", None, "file")
+    if record is not None:
+        claim(record, "the pack record", None, "file")
     for entry in entries:
         ns = str(entry.namespace)
         at = entry.offset
@@ -224,4 +232,4 @@ def plan(entries: Iterable[CollectionEntry], *, gzip: bool, with_prelude: bool) 
                 )
             by_data[key] = item
         files.append(item)
-    return FileSet(files, by_data, PRELUDE_FILE + gz if with_prelude else None)
+    return FileSet(files, by_data, PRELUDE_FILE + gz if with_prelude else None, record)

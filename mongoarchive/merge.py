@@ -40,6 +40,7 @@ from .rewrite import (
     _Tap,
     open_input,
     prelude_bytes,
+    read_ahead,
 )
 
 __all__ = ["MergeResult", "SplitResult", "merge", "split"]
@@ -132,8 +133,8 @@ def merge(
                 parts.extend(_entry_bytes(plan, tap) for plan in kept)
             parts.append(TERMINATOR)
             sink.write(b"".join(parts))
-            for (tap, archive), (by_data, _) in zip(opened, plans, strict=True):
-                _body(archive, tap, by_data, None, None, _never)
+            for (_tap, archive), (by_data, _) in zip(opened, plans, strict=True):
+                _body(archive, by_data, None, None, _never)
             sink.commit()
         except BaseException:
             sink.abort()
@@ -293,22 +294,22 @@ def _split_one(src: Any, part: int, by: SplitBy, outputs: _Outputs, gzip: bool |
             plan.sink = blocks
         outputs.names[name] = [p.out for p in plans]
     try:
-        _body(archive, tap, by_data, None, None, _never)
+        _body(archive, by_data, None, None, _never)
     except TrailingDataError as exc:
         at = exc.offset
-        if at is None or tap.take_raw(at, 4) != MAGIC:
+        if at is None or read_ahead(archive, at)[:4] != MAGIC:
             raise
         # Another archive follows (``cat a b``): go on from its magic number.
-        return _Rest(tap, at), input_gzip
+        return _Rest(tap, read_ahead(archive, at)), input_gzip
     archive.close()
     return None, input_gzip
 
 
 class _Rest:
-    """The rest of a stream from ``offset`` on: the tap's kept bytes, then its source."""
+    """The rest of a stream: the bytes read ahead past an archive's end, then its source."""
 
-    def __init__(self, tap: _Tap, offset: int) -> None:
-        self._head = bytes(tap.buf[offset - tap.base :])
+    def __init__(self, tap: _Tap, head: bytes) -> None:
+        self._head = head
         self._tap = tap
         self.name = tap.name
 

@@ -1,14 +1,17 @@
 """Pack a ``mongodump --out`` directory (``mongoarchive.layout``) into an archive.
 
-The archive is the one ``mongodump -j 1 --archive`` writes for the same data:
-one writer, namespaces in byte order of (database, collection) with the oplog
-last, each namespace's documents in file order, handed over in pieces of at
-most 16 MiB (spec/archive.md §9).  The prelude lists the namespaces in that
-order too: mongodump's own prelude order comes from a Go map and cannot be
-recovered from a directory.  Files are read whole-document by
-whole-document, so memory stays bounded; gzip files are recognised by their
-first bytes, whatever their name (mongodump gzips ``oplog.bson`` without
-``.gz``).
+With the pack record ``unpack`` leaves (``_packrecord``), the archive is the
+one that was unpacked, byte for byte: its header, its prelude order and
+entry fields, and its blocks replayed in order.  Without one (a directory of
+mongodump's own), it is the one ``mongodump -j 1 --archive`` writes for the
+same data: one writer, namespaces in byte order of (database, collection)
+with the oplog last, each namespace's documents in file order, handed over in
+pieces of at most 16 MiB (spec/archive.md §9).  The prelude lists the
+namespaces in that order too: mongodump's own prelude order comes from a Go
+map and cannot be recovered from a directory.  Files are read
+whole-document by whole-document, so memory stays bounded; gzip files are
+recognised by their first bytes, whatever their name (mongodump gzips
+``oplog.bson`` without ``.gz``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from bson import json_util
 
 from . import __version__, layout
 from . import open as open_archive
+from ._packrecord import RECORD_FILE
 from .errors import ArchiveIOError, DocumentError, MetadataError, NamespaceError, UsageError
 from .model import MAX_BSON_SIZE, Namespace
 
@@ -61,12 +65,17 @@ class PackResult:
     tool_version: str
     namespaces: list[tuple[Namespace, int, int]]  # (namespace, documents, bytes)
     ignored: list[str]
+    #: "record" (the pack record's order and blocks) or "sorted"; why a record was not used.
+    order: str = "sorted"
+    note: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "output": self.output,
             "server_version": self.server_version,
             "tool_version": self.tool_version,
+            "order": self.order,
+            "note": self.note,
             "namespaces": [
                 {"db": ns.db, "collection": ns.collection, "documents": n, "bytes": b}
                 for ns, n, b in self.namespaces
@@ -205,6 +214,8 @@ def scan(directory: str | os.PathLike[str]) -> tuple[list[DirectoryEntry], dict[
             prelude = {k: v for k, v in value.items() if isinstance(v, str)}
         elif _strip(item.name, ".bson") == "oplog":
             oplog = DirectoryEntry("", "oplog", "", "", item, None)
+        elif item.name == RECORD_FILE:
+            continue  # read by pack itself
         else:
             ignored.append(item.name)
     entries.sort(

@@ -69,6 +69,7 @@ class ArchiveReader:
         self.warnings: list[ArchiveWarning] = []
         self._started = False
         self._finished = False
+        self._last_header = b""
         try:
             self.header, self.collections = self._read_prelude()
         except BaseException:
@@ -125,6 +126,7 @@ class ArchiveReader:
                     hint=describe_bytes(fr.peek(64)),
                 )
             ns, eof, stored_crc, warnings = decode_namespace_header(raw, start)
+            self._last_header = raw  # the bytes of the header yielded next (copied by rewrite)
             if warnings:
                 self.warnings.extend(warnings)
             fr.namespace = str(ns)

@@ -97,35 +97,34 @@ def _dump_metadata(meta: dict[str, Any]) -> str:
 
 # -- reading with the raw bytes at hand ----------------------------------------------
 class _Tap:
-    """A reader source that keeps what was read from ``keep`` on, to copy headers as they are."""
+    """A reader source that keeps the bytes of the prelude, to copy its parts as they are.
+
+    Only the prelude: ``stop`` ends the keeping once it is read (copying every
+    byte of the body would cost as much as reading it); the body's headers come
+    from the reader (``ArchiveReader._last_header``).
+    """
 
     def __init__(self, source: Source) -> None:
         self._source = source
         self.gzip = source.gzip
         self.name = source.name
         self.buf = bytearray()
-        self.base = 0  # stream offset of buf[0]
+        self.keeping = True
 
     def readinto(self, view: memoryview) -> int:
         n = self._source.readinto(view)
-        self.buf += view[:n]
+        if self.keeping:
+            self.buf += view[:n]
         return n
 
+    def stop(self) -> None:
+        """Keep what was read so far (the prelude and some read-ahead), and no more."""
+        self.keeping = False
+
     def take(self, offset: int) -> bytes:
-        """The length-prefixed document at stream ``offset``."""
-        at = offset - self.base
-        size = int.from_bytes(self.buf[at : at + 4], "little")
-        return bytes(self.buf[at : at + size])
-
-    def size_at(self, offset: int) -> int:
-        """The length prefix of the document at stream ``offset``."""
-        at = offset - self.base
-        return int.from_bytes(self.buf[at : at + 4], "little")
-
-    def take_raw(self, offset: int, n: int) -> bytes:
-        """``n`` bytes at stream ``offset``, as far as they were read."""
-        at = offset - self.base
-        return bytes(self.buf[at : at + n])
+        """The length-prefixed document at stream ``offset`` (in the prelude)."""
+        size = int.from_bytes(self.buf[offset : offset + 4], "little")
+        return bytes(self.buf[offset : offset + size])
 
     def read_rest(self, n: int = -1) -> bytes:
         """Read on from the source without keeping the bytes (what follows the archive)."""
@@ -137,13 +136,6 @@ class _Tap:
         while chunk := self.read_rest(1024 * 1024):
             parts.append(chunk)
         return b"".join(parts)
-
-    def keep(self, offset: int) -> None:
-        """Forget what lies before ``offset`` (in large steps: deleting a prefix moves the rest)."""
-        dead = offset - self.base
-        if dead > 4 * 1024 * 1024 or dead > len(self.buf) // 2 > 0:
-            del self.buf[:dead]
-            self.base = offset
 
     def close(self) -> None:
         self._source.close()
@@ -367,7 +359,7 @@ def rewrite(
             for plan in kept:
                 plan.sink = blocks
             sink.write(prelude_bytes(tap, kept))
-            dropped_docs = _body(archive, tap, by_data, documents, query, query_in)
+            dropped_docs = _body(archive, by_data, documents, query, query_in)
             sink.commit()
         except BaseException:
             sink.abort()
@@ -382,7 +374,15 @@ def rewrite(
 def open_input(src: Any) -> tuple[_Tap, ArchiveReader]:
     """A reader of ``src`` whose source keeps the bytes needed to copy headers."""
     tap = _Tap(open_source(src))
-    return tap, ArchiveReader(cast(Source, tap))
+    archive = ArchiveReader(cast(Source, tap))
+    tap.stop()
+    return tap, archive
+
+
+def read_ahead(archive: ArchiveReader, offset: int) -> bytes:
+    """What the reader read from stream ``offset`` on and did not consume (after an error there)."""
+    framer = archive._framer
+    return bytes(framer.buf[max(offset - framer.base, 0) : framer.filled])
 
 
 def prelude_bytes(tap: _Tap, plans: Iterable[_Plan], header: bytes | None = None) -> bytes:
@@ -395,7 +395,6 @@ def prelude_bytes(tap: _Tap, plans: Iterable[_Plan], header: bytes | None = None
 
 def _body(
     archive: ArchiveReader,
-    tap: _Tap,
     by_data: dict[Namespace, _Plan | None],
     documents: DocumentFn | None,
     query: Callable[[bytes], bool] | None,
@@ -418,14 +417,12 @@ def _body(
             ns, run, count = item
             start, at = at, at + len(run)
             if plan is None or out is None:
-                tap.keep(at)
                 continue
             if not plan.documents_change:
                 out.documents(run)
                 out.last = block
                 plan.documents += count
                 plan.bytes += len(run)
-                tap.keep(at)
                 continue
             for a, b in split_run(run, 0, len(run)):
                 raw = run[a:b].tobytes()
@@ -447,11 +444,10 @@ def _body(
                 plan.crc = crc64(raw, plan.crc)
                 plan.documents += 1
                 plan.bytes += len(raw)
-            tap.keep(at)
         elif isinstance(item, Segment):
             event = item
-            tap.keep(event.offset)
-            at = event.offset + tap.size_at(event.offset)
+            raw_header = archive._last_header
+            at = event.offset + len(raw_header)
             block += 1
             plan = by_data[event.ns]
             out = plan.sink if plan is not None else None
@@ -467,12 +463,11 @@ def _body(
                 # would have written one block, so this one continues it.
                 out.last = block
                 continue
-            header = _namespace_header(plan.out_data, False, 0) if renamed else tap.take(event.offset)
+            header = _namespace_header(plan.out_data, False, 0) if renamed else raw_header
             out.data_block(plan.out_data, header, block)
             plan.written += 1
         elif isinstance(item, NamespaceEnd):
             end = item
-            tap.keep(end.offset)
             block += 1
             end_plan = by_data[end.ns]
             plan, out, pending = None, None, False
@@ -488,7 +483,7 @@ def _body(
             else:
                 end_plan.crc = end.crc
                 header = (
-                    _namespace_header(end_plan.out_data, True, end.crc) if renamed else tap.take(end.offset)
+                    _namespace_header(end_plan.out_data, True, end.crc) if renamed else archive._last_header
                 )
             end_out.eof_block(header, block)
     return dropped_docs

@@ -24,6 +24,7 @@ from isal import igzip
 
 from . import layout
 from . import open as open_archive
+from ._packrecord import RECORD_FILE, PackRecord, RecordEntry
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from .model import Namespace, NamespaceEnd, NamespaceSummary, Segment
 
@@ -153,19 +154,27 @@ def unpack(
     gzip: bool = False,
     force: bool = False,
     prelude_json: bool = True,
+    pack_record: bool = False,
 ) -> UnpackResult:
     """Unpack archive ``src`` (path or binary file object) into ``directory``.
 
     ``gzip`` compresses every file as ``mongodump --gzip`` does; ``force``
     replaces files that exist; ``prelude_json=False`` leaves out prelude.json,
-    which releases before 100.18 do not write.  Raises MongoArchiveError
+    which releases before 100.18 do not write; ``pack_record=False`` leaves
+    out the pack record (``.mongoarchive-pack.json``, what ``pack`` needs to
+    write the archive back byte for byte).  Raises MongoArchiveError
     subclasses only; on error the directory is left as it was.
     """
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise ArchiveIOError(f"{target} exists and is not a directory")
     with open_archive(src) as archive:
-        files = layout.plan(archive.collections, gzip=gzip, with_prelude=prelude_json)
+        files = layout.plan(
+            archive.collections,
+            gzip=gzip,
+            with_prelude=prelude_json,
+            record=RECORD_FILE if pack_record else None,
+        )
         planned = files.paths()
         for rel in planned:
             _refuse_links(target, rel)
@@ -210,9 +219,13 @@ def _unpack_body(archive: Any, files: layout.FileSet, root: Path, data: _Files, 
     current: str | None = None
     handle: _Out | None = None
     block_at = 0  # offset of the current block's namespace header
+    index = {item.entry.namespace: i for i, item in enumerate(files.namespaces)}
+    blocks: list[tuple[int, int | None]] = []  # for the pack record
+    documents = 0  # of the current block
     # Runs of one block's documents, as the reader checked them: one write per run.
     for item in archive._body(True, runs=True):
         if type(item) is tuple:
+            documents += item[2]
             if handle is None:
                 raise NamespaceError(
                     "a block of documents for a view, which has no data file in the directory layout",
@@ -223,18 +236,39 @@ def _unpack_body(archive: Any, files: layout.FileSet, root: Path, data: _Files, 
                 )
             handle.write(item[1])
         elif isinstance(item, Segment):
+            if blocks and blocks[-1][1] is not None:
+                blocks[-1] = (blocks[-1][0], documents)
             block_at = item.offset
             entry = files.by_ns[item.ns]  # the reader refuses undeclared namespaces (§6)
+            blocks.append((index[entry.entry.namespace], 0))
+            documents = 0
             current = entry.data
             handle = data.get(current) if current is not None else None
         elif isinstance(item, NamespaceEnd):
+            if blocks and blocks[-1][1] is not None:
+                blocks[-1] = (blocks[-1][0], documents)
+            documents = 0
             entry = files.by_ns[item.ns]
+            blocks.append((index[entry.entry.namespace], None))
             if entry.data is not None:
                 data.get(entry.data)  # an EOF block alone still makes an empty file (§5.5)
                 data.close(entry.data)
             current, handle = None, None
     # A reopened file may have been closed above; the handle must not outlive this loop.
     del current, handle
+    if files.record is not None:
+        _write_whole(root, files.record, _record(archive, files, blocks).to_json(), False)
+
+
+def _record(archive: Any, files: layout.FileSet, blocks: list[tuple[int, int | None]]) -> PackRecord:
+    """What pack needs beyond the files to write ``archive`` again (``_packrecord``)."""
+    entries = []
+    for item in files.namespaces:
+        e = item.entry
+        summary = archive.namespaces.get(item.data_ns) or archive.namespaces.get(e.namespace)
+        documents, size = (summary.documents, summary.bytes) if summary is not None else (0, 0)
+        entries.append(RecordEntry(e.db, e.collection, e.type, e.size, documents, size))
+    return PackRecord(archive.header, entries, blocks)
 
 
 def _move_into_place(staging: Path, target: Path, planned: list[str]) -> None:

@@ -99,6 +99,7 @@ class NamespaceWriter:
     __slots__ = (
         "_crc",
         "_handed",
+        "_known_crc",
         "_parts",
         "_runs_extra",
         "_sent",
@@ -122,6 +123,8 @@ class NamespaceWriter:
         self._crc = 0
         self._handed = 0  # documents already handed over
         self._runs_extra = 0  # documents in _parts beyond one per part (write_batch runs)
+        #: (len(_parts), the CRC after them) when a copy knows it (_write_checked_run).
+        self._known_crc: tuple[int, int] | None = None
         self.bytes = 0
         self.closed = False
 
@@ -209,6 +212,23 @@ class NamespaceWriter:
             pos = cut
         return count
 
+    def _write_checked_run(self, run: memoryview, count: int, crc_after: int) -> None:
+        """Append ``count`` documents a reader framed and checksummed; ``crc_after``: the CRC after them.
+
+        For copies (``copy_body``): the same documents in the same order have
+        the source's CRC, so a hand-off at the end of such a run takes it as it
+        is instead of computing it again (§4).  Without room for the whole run
+        below 16 MiB it goes through ``write_batch``, which splits it (§9).
+        """
+        if self._size + len(run) > MAX_BSON_SIZE or self._writer.validate or self.closed:
+            self.write_batch(run)
+            return
+        self._writer._has_data = True
+        self._parts.append(bytes(run))
+        self._runs_extra += count - 1
+        self._size += len(run)
+        self._known_crc = (len(self._parts), crc_after)
+
     def flush(self) -> None:
         """Hand what is buffered to the multiplexer now (§9).
 
@@ -217,15 +237,24 @@ class NamespaceWriter:
         Calling it where a source archive starts a new block reproduces that block.
         """
         self._check_writable()
-        data = b"".join(self._parts)
-        self._handed += len(self._parts) + self._runs_extra
+        parts = self._parts
+        # Small documents are joined into one write; large runs (a copy's) are written
+        # as they are, which spares a copy of the block.
+        pieces = parts if len(parts) > 1 and self._size >= len(parts) << 16 else [b"".join(parts)]
+        known = self._known_crc
+        if known is not None and known[0] == len(parts):
+            self._crc = known[1]
+        else:
+            for piece in pieces:
+                self._crc = crc64(piece, self._crc)
+        self._known_crc = None
+        self._handed += len(parts) + self._runs_extra
         self._runs_extra = 0
         self._parts = []
+        self.bytes += self._size
         self._size = 0
-        self._crc = crc64(data, self._crc)
-        self.bytes += len(data)
         self._sent = True
-        self._writer._emit_body(self.ns, data)
+        self._writer._emit_body(self.ns, pieces)
 
     _flush = flush  # the name callers used before flush() was public
 
@@ -429,7 +458,7 @@ class ArchiveWriter:
             )
         )
 
-    def _emit_body(self, ns: Namespace, data: bytes) -> None:
+    def _emit_body(self, ns: Namespace, pieces: list[bytes]) -> None:
         with self._lock:
             self._check_open()
             self._write_prelude()
@@ -439,8 +468,9 @@ class ArchiveWriter:
                     head = TERMINATOR + head
                 self._sink.write(head)
                 self._current = ns
-            if data:
-                self._sink.write(data)
+            for data in pieces:
+                if data:
+                    self._sink.write(data)
 
     def _emit_eof(self, ns: Namespace, crc: int) -> None:
         with self._lock:
