@@ -19,16 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .. import open as open_archive
-from .._extjson import backend, converter
-from .._framing import split_run
 from .._text import plural
 from ..errors import MongoArchiveError, UsageError
-from ..model import Namespace
-from ..nsfilter import NamespaceFilter
-from ..reader import ArchiveReader
 from ._common import (
     add_input_arguments,
     add_ns_arguments,
@@ -38,6 +33,9 @@ from ._common import (
     refuse_binary_terminal,
     verbosity,
 )
+
+if TYPE_CHECKING:
+    from ..reader import ArchiveReader
 
 NAME = "cat"
 HELP = "write the documents as Extended JSON lines or raw BSON"
@@ -65,13 +63,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._framing import split_run
+    from ..model import Namespace
+    from ..nsfilter import NamespaceFilter
+
     if args.bson:
         refuse_binary_terminal("redirect the output to a file, or pipe it to bsondump")
     (path,) = input_paths(args)
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 or more")
     select = NamespaceFilter(args.ns_include, args.ns_exclude)
-    convert: Callable[[bytes], str] | None = None if args.bson else converter(args.json)
+    convert: Callable[[bytes], str] | None = None
+    if not args.bson:
+        from .._extjson import backend, converter  # bson.json_util and bsonjs: not for --bson
+
+        convert = converter(args.json)
     out = sys.stdout.buffer
     limit = args.limit
     with open_input(path, args, "reading") as handle, open_archive(handle) as archive:
@@ -125,6 +131,8 @@ def _unmatched(patterns: list[str], archive: ArchiveReader) -> int:
     """1 (with an error line) if an --ns pattern names no namespace of the archive, as tar's
     "Not found in archive"; the prelude declares every namespace (§3.2), the body adds any other.
     """
+    from ..nsfilter import NamespaceFilter
+
     names = {str(c.namespace) for c in archive.collections} | {str(ns) for ns in archive.namespaces}
     missing = [p for p in patterns if not any(NamespaceFilter([p])(n) for n in names)]
     if not missing:

@@ -13,7 +13,6 @@ import sys
 
 from .._text import plural
 from ..errors import UsageError
-from ..pack import pack
 from ._common import add_format_argument, quiet, refuse_binary_terminal
 
 NAME = "pack"
@@ -46,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..pack import pack
+
     if args.output == "-":
         refuse_binary_terminal("redirect the output, or name an OUT file")
     if args.output != "-" and os.path.exists(args.output) and not args.force:

@@ -11,7 +11,6 @@ import json
 import sys
 
 from .._text import plural
-from ..merge import split
 from ._common import add_format_argument, open_input, quiet
 
 NAME = "split"
@@ -40,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..merge import split
+
     with open_input(args.input, args, "splitting") as handle:
         result = split(handle, args.directory, by=args.by, force=args.force, gzip=args.gzip)
     if args.format == "json":

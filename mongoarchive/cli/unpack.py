@@ -11,7 +11,6 @@ import json
 import sys
 
 from .._text import plural
-from ..unpack import unpack
 from ._common import add_format_argument, open_input, quiet
 
 NAME = "unpack"
@@ -33,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..unpack import unpack
+
     with open_input(args.input, args, "unpacking") as handle:
         result = unpack(
             handle, args.directory, gzip=args.gzip, force=args.force, prelude_json=args.prelude_json
