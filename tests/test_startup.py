@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from paths import REPO_ROOT, SPEC_VECTORS
 
 VALID = SPEC_VECTORS / "valid"
