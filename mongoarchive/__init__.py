@@ -17,9 +17,9 @@ Check and copy::
     result = mongoarchive.check_archive("dump.archive")  # every problem, never raises on bad bytes
     mongoarchive.copy("dump.archive", "copy.archive")    # same header, prelude and blocks
 
-``check_archive``, ``salvage``, ``dump``, ``export``, ``to_arrow`` and the
-others are imported on first use, so ``import mongoarchive`` stays light (no
-MongoDB client, no pyarrow).
+Everything but the exceptions is imported on first use, so ``import
+mongoarchive`` stays light: no bson until a reader, no MongoDB client until ``dump``,
+no pyarrow until ``export`` or ``to_arrow``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ import sys
 import types
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
-from ._copy import copy_body
-from ._crc import crc64
-from ._io import open_sink, open_source
 from .errors import (
     ArchiveError,
     ArchiveIOError,
@@ -47,34 +44,35 @@ from .errors import (
     TruncatedError,
     UsageError,
 )
-from .model import (
-    MAX_BSON_SIZE,
-    ArchiveHeader,
-    ArchiveWarning,
-    CollectionEntry,
-    CollectionMetadata,
-    Document,
-    Event,
-    Namespace,
-    NamespaceEnd,
-    NamespaceSummary,
-    Segment,
-)
-from .reader import ArchiveReader, NamespaceConsumer
-from .writer import ArchiveWriter, NamespaceWriter
 
 if TYPE_CHECKING:
+    from ._crc import crc64
     from .checker import CheckResult, check_archive
     from .dump import DumpOptions, DumpResult, dump
     from .export import export
     from .merge import merge, split
+    from .model import (
+        MAX_BSON_SIZE,
+        ArchiveHeader,
+        ArchiveWarning,
+        CollectionEntry,
+        CollectionMetadata,
+        Document,
+        Event,
+        Namespace,
+        NamespaceEnd,
+        NamespaceSummary,
+        Segment,
+    )
     from .pack import pack
     from .restore import RestoreOptions, RestoreResult, restore
+    from .reader import ArchiveReader, NamespaceConsumer
     from .rewrite import rewrite
     from .salvage import SalvageReport, salvage
     from .stats import stats
     from .tables import record_batches, to_arrow
     from .unpack import unpack
+    from .writer import ArchiveWriter, NamespaceWriter
 
 __version__ = "0.1.0"
 
@@ -135,6 +133,22 @@ __all__ = [
 
 #: Names imported on first use, and the module holding each (PEP 562).
 _LAZY = {
+    "crc64": "_crc",
+    "MAX_BSON_SIZE": "model",
+    "ArchiveHeader": "model",
+    "ArchiveWarning": "model",
+    "CollectionEntry": "model",
+    "CollectionMetadata": "model",
+    "Document": "model",
+    "Event": "model",
+    "Namespace": "model",
+    "NamespaceEnd": "model",
+    "NamespaceSummary": "model",
+    "Segment": "model",
+    "ArchiveReader": "reader",
+    "NamespaceConsumer": "reader",
+    "ArchiveWriter": "writer",  # the writer builds headers with construct (schema.py): not for readers
+    "NamespaceWriter": "writer",
     "CheckResult": "checker",
     "check_archive": "checker",
     "DumpOptions": "dump",
@@ -224,12 +238,17 @@ def open(
     must be X.Y.Z (a "-" or "+" suffix allowed); ``validate=True`` decodes every
     document given as bytes (see ArchiveWriter).
     """
+    from ._io import open_sink, open_source
+    from .reader import ArchiveReader
+
     if mode in ("r", "r:", "r:gz"):
         sniff = {"r": None, "r:": False, "r:gz": True}[mode]
         return ArchiveReader(open_source(src, gzip=sniff))
     if mode in ("w", "w:gz"):
         if server_version is None:
             raise UsageError("writing needs server_version= (the dumped server's version)")
+        from .writer import ArchiveWriter
+
         sink = open_sink(src, gzip=gzip or mode == "w:gz")
         return ArchiveWriter(
             sink,
@@ -243,6 +262,8 @@ def open(
 
 def is_archive(src: Source) -> bool:
     """True if ``src`` starts like an archive (magic number, plain or gzip); reads <= 4 bytes."""
+    from ._io import open_source
+
     try:
         source = open_source(src)
     except MongoArchiveError:
@@ -268,6 +289,10 @@ def copy(
     always written in their strict form, §3.3).  ``gzip``: None keeps the
     source's.  Errors in the source propagate and leave no ``dst`` path behind.
     """
+    from ._copy import copy_body
+    from ._io import open_sink
+    from .writer import ArchiveWriter
+
     with open(src) as reader:
         h = reader.header
         sink = open_sink(dst, gzip=reader.gzip if gzip is None else gzip)

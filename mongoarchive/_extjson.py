@@ -1,31 +1,28 @@
-"""BSON documents as Extended JSON lines, fast where python-bsonjs is installed.
+"""BSON documents as Extended JSON v2 lines, fast where python-bsonjs is installed.
 
-``bson.json_util`` decodes every document into Python objects and encodes
-them again: 2-4 MB/s on 200-byte documents.  python-bsonjs (libbson, in C)
-converts the bytes directly, but formats its text differently
-(``{ "a" : 1 }``, doubles with 20 significant digits).  Its output is
-therefore passed once through the C ``json`` module, which reformats it into
-exactly the text ``json_util`` gives, so the two back ends are
-interchangeable (tests/test_cli_cat.py compares them).
+Two back ends.  ``bson.json_util`` decodes every document into Python objects
+and encodes them again (``{"a": 1}``).  python-bsonjs (libbson, in C) converts
+the bytes directly and its text is written as libbson makes it
+(``{ "a" : 1 }``; doubles with 20 significant digits, which read back to the
+same double).  The texts differ in layout only: ``bson.json_util.loads``
+reads both back to the same values (tests/test_cli_cat.py checks it on every
+BSON type and on generated documents), in relaxed and canonical mode.
 
-Known difference: the deprecated BSON types symbol, undefined and DBPointer
-are written by libbson as ``$symbol``/``$undefined``/``$dbPointer`` and by
-``json_util`` as a string, null and a ``$ref`` document.
+Exceptions: libbson writes relaxed dates after year 9999 with a five-digit
+year, where Extended JSON wants ``$numberLong``; such documents go to
+json_util.  The deprecated BSON types symbol, undefined and DBPointer come out
+as ``$symbol``/``$undefined``/``$dbPointer`` from libbson and as a string,
+null and a ``$ref`` document from json_util, which reads both forms alike.
 
-Documents of ``LARGE_TEXT`` characters or more are not parsed into Python
-objects (a document of many small values would take ten times its size):
-libbson's text is rewritten token by token into the same layout instead, so
-such a document needs about three times its size (its bytes, libbson's text,
-the line).  Unlike the parsed route, this keeps a repeated key twice, as
-libbson and bsondump do.
+``lines`` converts a whole framed run of documents at once; it is what the
+worker processes of ``_jsonpool`` run.
 """
 
 from __future__ import annotations
 
-import json
 import re
+import struct
 from collections.abc import Callable
-from json.encoder import encode_basestring
 from typing import Any, Literal
 
 import bson
@@ -34,7 +31,7 @@ from bson.codec_options import DatetimeConversion
 
 from .errors import MongoArchiveError
 
-__all__ = ["JsonMode", "backend", "converter", "has_bsonjs", "to_json"]
+__all__ = ["JsonMode", "backend", "converter", "has_bsonjs", "lines", "to_json"]
 
 JsonMode = Literal["canonical", "relaxed"]
 
@@ -53,56 +50,13 @@ _OPTIONS: dict[str, json_util.JSONOptions] = {
     ),
 }
 
-# libbson writes canonical doubles with "%.20g"; json_util writes repr(float).
-_NUMBER_DOUBLE = re.compile(r'"\$numberDouble" : "([^"]*)"')
-_SPECIAL_DOUBLES = {"NaN", "Infinity", "-Infinity"}
+#: A relaxed date written by libbson with a year of five digits or more (after 9999).
 _LONG_YEAR = re.compile(r'"\$date" : "[0-9]{5,}-')
-
-
-#: Texts this long are rewritten by ``_relayout`` instead of parsed (see the module doc).
-LARGE_TEXT = 1 << 20
-# A JSON string (unrolled: no per-character alternation), or a run of anything else.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^"]+')
-# A number that json.loads turns into a float (libbson writes "%.20g" digits).
-_FLOAT = re.compile(r"-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)")
-_PIECES_PER_CHUNK = 4096
-
-
-def _float_repr(match: re.Match[str]) -> str:
-    return repr(float(match.group()))
-
-
-def _relayout(text: str) -> str:
-    """libbson's JSON text in the layout ``json.dumps`` gives, without parsing it into objects.
-
-    Outside strings libbson writes only single spaces around ``:`` and inside
-    brackets; strings with an escape are decoded and encoded again the way
-    ``json`` escapes them, and floats get Python's shortest repr.
-    """
-    chunks: list[str] = []
-    pieces: list[str] = []
-    append = pieces.append
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token[0] == '"':
-            append(encode_basestring(json.loads(token)) if "\\" in token else token)
-        else:
-            run = token.replace(" ", "").replace(":", ": ").replace(",", ", ")
-            if "." in run or "e" in run or "E" in run:
-                run = _FLOAT.sub(_float_repr, run)
-            append(run)
-        if len(pieces) >= _PIECES_PER_CHUNK:
-            chunks.append("".join(pieces))
-            pieces.clear()
-    chunks.append("".join(pieces))
-    return "".join(chunks)
-
-
-def _double_repr(match: re.Match[str]) -> str:
-    text = match.group(1)
-    if text not in _SPECIAL_DOUBLES:
-        text = repr(float(text))
-    return f'"$numberDouble" : "{text}"'
+_LENGTH = struct.Struct("<i").unpack_from
+_HINT = (
+    "its framing and CRC may be intact while its content is not valid BSON; "
+    "use --bson to copy the bytes as they are"
+)
 
 
 def has_bsonjs() -> bool:
@@ -115,7 +69,22 @@ def backend() -> str:
     return "bsonjs" if _bsonjs is not None else "json_util"
 
 
-def _json_util_converter(mode: JsonMode) -> Callable[[bytes], str]:
+def _check_mode(mode: str) -> None:
+    if mode not in _OPTIONS:
+        raise MongoArchiveError(
+            f"unknown Extended JSON mode {mode!r}: use canonical or relaxed", code="usage"
+        )
+
+
+def _use(use_bsonjs: bool | None) -> bool:
+    if use_bsonjs is None:
+        return _bsonjs is not None
+    if use_bsonjs and _bsonjs is None:
+        raise MongoArchiveError("python-bsonjs is not installed", code="usage")
+    return use_bsonjs
+
+
+def _json_util_converter(mode: str) -> Callable[[bytes], str]:
     options = _OPTIONS[mode]
     decode = bson.decode
     dumps = json_util.dumps
@@ -126,44 +95,26 @@ def _json_util_converter(mode: JsonMode) -> Callable[[bytes], str]:
     return convert
 
 
-def _bsonjs_converter(mode: JsonMode, module: Any) -> Callable[[bytes], str]:
+def _bsonjs_converter(mode: str, module: Any) -> Callable[[bytes], str]:
     libbson_dumps = module.dumps
-    loads = json.loads
-    encode = json.JSONEncoder(ensure_ascii=False).encode
-    if mode == "relaxed":
-        flag = module.RELAXED
-        slow = _json_util_converter(mode)
-        long_year = _LONG_YEAR.search
+    if mode == "canonical":
+        flag = module.CANONICAL
+        return lambda raw: str(libbson_dumps(raw, mode=flag))
+    flag = module.RELAXED
+    slow = _json_util_converter(mode)
+    long_year = _LONG_YEAR.search
 
-        def convert(raw: bytes) -> str:
-            text = libbson_dumps(raw, mode=flag)
-            # Relaxed dates after year 9999 must be $numberLong; some libbson versions
-            # write a 5-digit ISO year instead: leave those rare documents to json_util.
-            if '"$date" : "' in text and long_year(text):
-                return slow(raw)
-            if len(text) >= LARGE_TEXT:
-                return _relayout(text)
-            # Drop libbson's text before the line is built: one copy less at the peak.
-            value = loads(text)
-            del text
-            return encode(value)
+    def convert(raw: bytes) -> str:
+        text: str = libbson_dumps(raw, mode=flag)
+        if '"$date" : "' in text and long_year(text):
+            return slow(raw)
+        return text
 
-        return convert
+    return convert
 
-    flag = module.CANONICAL
-    fix_doubles = _NUMBER_DOUBLE.sub
 
-    def convert_canonical(raw: bytes) -> str:
-        text = libbson_dumps(raw, mode=flag)
-        if "$numberDouble" in text:
-            text = fix_doubles(_double_repr, text)
-        if len(text) >= LARGE_TEXT:
-            return _relayout(text)
-        value = loads(text)
-        del text
-        return encode(value)
-
-    return convert_canonical
+def _message(exc: Exception) -> str:
+    return f"a document cannot be converted to Extended JSON: {exc}"
 
 
 def converter(mode: JsonMode = "relaxed", *, use_bsonjs: bool | None = None) -> Callable[[bytes], str]:
@@ -173,26 +124,14 @@ def converter(mode: JsonMode = "relaxed", *, use_bsonjs: bool | None = None) -> 
     ``json_util``; True requires python-bsonjs.  Invalid BSON raises
     MongoArchiveError (code "bad-bson") from the returned function.
     """
-    if mode not in _OPTIONS:
-        raise MongoArchiveError(
-            f"unknown Extended JSON mode {mode!r}: use canonical or relaxed", code="usage"
-        )
-    if use_bsonjs is None:
-        use_bsonjs = _bsonjs is not None
-    if use_bsonjs and _bsonjs is None:
-        raise MongoArchiveError("python-bsonjs is not installed", code="usage")
-    inner = _bsonjs_converter(mode, _bsonjs) if use_bsonjs else _json_util_converter(mode)
+    _check_mode(mode)
+    inner = _bsonjs_converter(mode, _bsonjs) if _use(use_bsonjs) else _json_util_converter(mode)
 
     def safe(raw: bytes) -> str:
         try:
             return inner(raw)
         except Exception as exc:  # InvalidBSON, ValueError, UnicodeDecodeError...
-            raise MongoArchiveError(
-                f"a document cannot be converted to Extended JSON: {exc}",
-                code="bad-bson",
-                hint="its framing and CRC may be intact while its content is not valid BSON; "
-                "use --bson to copy the bytes as they are",
-            ) from exc
+            raise failure(_message(exc)) from exc
 
     return safe
 
@@ -200,3 +139,61 @@ def converter(mode: JsonMode = "relaxed", *, use_bsonjs: bool | None = None) -> 
 def to_json(raw: bytes, mode: JsonMode = "relaxed") -> str:
     """One document as Extended JSON (convenience wrapper around ``converter``)."""
     return converter(mode)(raw)
+
+
+def lines(run: bytes, mode: str, use_bsonjs: bool) -> tuple[bytes, int, str | None]:
+    """The documents of a framed ``run`` as UTF-8 lines, each ending in a newline.
+
+    Returns (text, documents converted, None), or on a document that is not
+    valid BSON the lines before it, their count and the error message: the
+    caller writes what came before the damage, then reports it.  Picklable
+    arguments and result: this runs in the worker processes of ``_jsonpool``.
+    """
+    _check_mode(mode)
+    if _use(use_bsonjs):
+        text, count, error = _bsonjs_lines(run, mode)
+        # Relaxed dates after year 9999 (see the module doc): looked for once per run, not per document.
+        if mode == "canonical" or '"$date" : "' not in text or not _LONG_YEAR.search(text):
+            return text.encode("utf-8", "surrogateescape"), count, error
+    convert = _bsonjs_converter(mode, _bsonjs) if _use(use_bsonjs) else _json_util_converter(mode)
+    out: list[str] = []
+    append = out.append
+    pos, end = 0, len(run)
+    error = None
+    try:
+        while pos < end:
+            (size,) = _LENGTH(run, pos)
+            append(convert(run[pos : pos + size]))
+            pos += size
+    except Exception as exc:  # InvalidBSON, ValueError, UnicodeDecodeError...
+        error = _message(exc)
+    count = len(out)
+    out.append("")
+    return "\n".join(out).encode("utf-8", "surrogateescape"), count, error
+
+
+def _bsonjs_lines(run: bytes, mode: str) -> tuple[str, int, str | None]:
+    """libbson's text of every document of ``run``, one line each: the hot loop of ``cat``."""
+    assert _bsonjs is not None
+    dumps = _bsonjs.dumps
+    flag = _bsonjs.CANONICAL if mode == "canonical" else _bsonjs.RELAXED
+    length = _LENGTH
+    out: list[str] = []
+    append = out.append
+    pos, end = 0, len(run)
+    error: str | None = None
+    try:
+        while pos < end:
+            size = length(run, pos)[0]
+            append(dumps(run[pos : pos + size], flag))
+            pos += size
+    except Exception as exc:  # ValueError: invalid BSON
+        error = _message(exc)
+    count = len(out)
+    out.append("")
+    return "\n".join(out), count, error
+
+
+def failure(message: str) -> MongoArchiveError:
+    """The error ``lines`` reported, raised again where its text is written."""
+    return MongoArchiveError(message, code="bad-bson", hint=_HINT)

@@ -11,8 +11,6 @@ import os
 import sys
 from typing import IO, Any, Protocol
 
-from isal import isal_zlib
-
 from ._remote import RemoteReader, is_url
 from ._sink import AtomicSink, open_sink
 from ._text import plural
@@ -140,6 +138,9 @@ class _Gunzip:
     _OUT = 1 << 20
 
     def __init__(self, raw: _Prefixed) -> None:
+        from isal import isal_zlib  # only gzip input needs it
+
+        self._decompressobj = isal_zlib.decompressobj
         self._raw = raw
         self._inflate = isal_zlib.decompressobj(wbits=31)  # 16 + 15: gzip wrapper, 32 KiB window
         self._out = memoryview(b"")
@@ -191,7 +192,7 @@ class _Gunzip:
                 while more := self._read_raw():  # count the rest; it is not kept
                     size += len(more)
                 raise _GzipTrailing(start, size, sample)
-            self._inflate = inflate = isal_zlib.decompressobj(wbits=31)
+            self._inflate = inflate = self._decompressobj(wbits=31)
             data = rest
         else:
             data = inflate.unconsumed_tail or self._read_raw()

@@ -26,12 +26,9 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import stat
 import sys
 from typing import IO, Any
-
-from isal import igzip
 
 from ._remote import RemoteWriter, is_url, validate_url
 from ._writeback import BackgroundWriter
@@ -57,6 +54,8 @@ BACKGROUND_AFTER = 8 << 20
 def partial_name(target: str, pid: int | None = None) -> str:
     """A fresh partial file name for ``target`` (same directory)."""
     folder, base = os.path.split(target)
+    import secrets  # a random name only when a file is written: readers start without it
+
     pid = os.getpid() if pid is None else pid
     return os.path.join(folder, f".{base}{PARTIAL_MARK}{pid}.{secrets.token_hex(4)}")
 
@@ -211,6 +210,8 @@ class AtomicSink:
         self._out: Any = raw
         if gzip:
             # mtime=0 keeps the output deterministic.
+            from isal import igzip
+
             gz = igzip.IGzipFile  # untyped in isal
             self._out = gz(fileobj=raw, mode="wb", compresslevel=level, mtime=0)  # type: ignore[no-untyped-call]
         self.gzip = gzip

@@ -17,13 +17,12 @@ from typing import Any
 
 import bson
 import pytest
+from bson import json_util
+from bson.codec_options import DatetimeConversion
 from bson.int64 import Int64
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from strategies import bson_documents
 
 import mongoarchive
-from mongoarchive import _extjson, _framing
+from mongoarchive import _extjson, _framing, _jsonlines
 from mongoarchive._framing import HINT_WINDOW, Framer
 from mongoarchive._io import open_source
 from mongoarchive._rules import Demux
@@ -309,22 +308,11 @@ def test_large_document_is_not_parsed_whole(mode: str, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(json, "loads", spy)
     line = _extjson.converter(mode, use_bsonjs=True)(raw)  # type: ignore[arg-type]
-    assert len(line) > _extjson.LARGE_TEXT
-    assert max(parsed, default=0) < 100  # single escaped strings, never the document
+    assert len(line) > _jsonlines.LARGE
+    assert parsed == []  # libbson's text is written as it is
     monkeypatch.setattr(json, "loads", real)
-    assert line == _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
-
-
-@needs_bsonjs
-@settings(max_examples=300, deadline=None)
-@given(raw=bson_documents, mode=st.sampled_from(["relaxed", "canonical"]))
-def test_relayout_equals_the_parsed_route(raw: bytes, mode: str) -> None:
-    import bsonjs
-
-    text = bsonjs.dumps(raw, mode=bsonjs.RELAXED if mode == "relaxed" else bsonjs.CANONICAL)
-    if mode == "canonical":
-        text = _extjson._NUMBER_DOUBLE.sub(_extjson._double_repr, text)
-    elif '"$date" : "' in text and _extjson._LONG_YEAR.search(text):
-        return  # such documents go to json_util whatever their size
-    # (The strategy draws dicts: no repeated keys, which parsing would merge.)
-    assert _extjson._relayout(text) == json.JSONEncoder(ensure_ascii=False).encode(json.loads(text))
+    options = json_util.JSONOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+    slow = _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
+    assert bson.encode(json_util.loads(line, json_options=options)) == bson.encode(
+        json_util.loads(slow, json_options=options)
+    )

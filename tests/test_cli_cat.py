@@ -29,12 +29,32 @@ from conftest import spec_vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
+from strategies import bson_documents
 
 import mongoarchive
-from mongoarchive import _extjson
+from mongoarchive import _extjson, _jsonlines
+from mongoarchive.model import Namespace
 
 VALID = spec_vectors("valid")
 needs_bsonjs = pytest.mark.skipif(not _extjson.has_bsonjs(), reason="python-bsonjs not installed")
+
+
+#: How the tests read lines back: datetimes outside Python's range stay DatetimeMS.
+LOAD = json_util.JSONOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+
+
+def read_back(text: str) -> list[bytes]:
+    """Each line of ``text`` read back by json_util, as BSON: equal bytes mean exactly the same values.
+
+    Lines end in "\\n" only (a raw U+2028 inside a string is not a line break).
+    """
+    assert text == "" or text.endswith("\n")
+    return [bson.encode(json_util.loads(line, json_options=LOAD)) for line in text.split("\n")[:-1]]
+
+
+def reference_values(raws: list[bytes], mode: str = "relaxed") -> list[bytes]:
+    """What json_util's own text of each document reads back as."""
+    return read_back("".join(reference(raw, mode) + "\n" for raw in raws))
 
 
 def _id(item: tuple[Path, dict[str, Any]]) -> str:
@@ -58,7 +78,7 @@ def test_json_lines_on_vectors(
     argv = ["cat", str(path)] + (["--json", mode] if mode == "canonical" else [])
     status, out, err = run(capsys, *argv)
     assert status == 0 and err == ""
-    assert out == "".join(reference(raw, mode) + "\n" for _, raw in docs)
+    assert read_back(out) == reference_values([raw for _, raw in docs], mode)
 
 
 @pytest.mark.skipif(not SHARED_VECTORS.is_dir(), reason="real archives not present")
@@ -66,8 +86,8 @@ def test_real_archive_exact(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "cat", str(SHARED_VECTORS / "test.bar.archive"), "--ns", "test.bar")
     assert status == 0
     (raw,) = [r for ns, r in walk(read(SHARED_VECTORS / "test.bar.archive")) if ns == "test.bar"]
-    assert out == reference(raw, "relaxed") + "\n"
-    assert out.startswith('{"_id": {"$oid": "')
+    assert read_back(out) == reference_values([raw])
+    assert out.count("\n") == 1 and '"$oid"' in out
 
 
 def test_bson_output_is_the_documents(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
@@ -83,18 +103,18 @@ def test_namespace_patterns_and_limit(capsys: pytest.CaptureFixture[str]) -> Non
     path = SPEC_VECTORS / "valid" / "sample.archive"
     docs = walk(read(path))
 
-    def expect(keep: Any, limit: int | None = None) -> str:
-        lines = [reference(raw, "relaxed") + "\n" for ns, raw in docs if keep(ns)]
-        return "".join(lines[:limit])
+    def expect(keep: Any, limit: int | None = None) -> list[bytes]:
+        return reference_values([raw for ns, raw in docs if keep(ns)])[:limit]
 
-    assert run(capsys, "cat", str(path), "--ns", "shop.orders")[1] == expect(lambda ns: ns == "shop.orders")
-    assert run(capsys, "cat", str(path), "--nsInclude", "*.customers", "--ns", "shop.orders")[1] == expect(
+    def got(*argv: str) -> list[bytes]:
+        return read_back(run(capsys, "cat", str(path), *argv)[1])
+
+    assert got("--ns", "shop.orders") == expect(lambda ns: ns == "shop.orders")
+    assert got("--nsInclude", "*.customers", "--ns", "shop.orders") == expect(
         lambda ns: ns in ("shop.customers", "shop.orders")
     )
-    assert run(capsys, "cat", str(path), "--nsExclude", "shop.orders")[1] == expect(
-        lambda ns: ns != "shop.orders"
-    )
-    assert run(capsys, "cat", str(path), "--ns", "shop.*", "--limit", "2")[1] == expect(lambda ns: True, 2)
+    assert got("--nsExclude", "shop.orders") == expect(lambda ns: ns != "shop.orders")
+    assert got("--ns", "shop.*", "--limit", "2") == expect(lambda ns: True, 2)
     assert run(capsys, "cat", str(path), "--limit", "0") == (0, "", "")
     status, out, err = run(capsys, "cat", str(path), "--ns", "nomatch.*")
     assert (status, out) == (1, "") and "'nomatch.*'" in err  # tar: "Not found in archive"
@@ -106,7 +126,7 @@ def test_timeseries_pattern_selects_its_buckets(capsys: pytest.CaptureFixture[st
     assert buckets
     status, out, _ = run(capsys, "cat", str(path), "--ns", "iot.weather")
     assert status == 0
-    assert out == "".join(reference(raw, "relaxed") + "\n" for raw in buckets)
+    assert read_back(out) == reference_values(buckets)
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,9 +156,9 @@ def test_stdin_pipe_and_head(tmp_path: Path) -> None:
     script = f"{sys.executable} -m mongoarchive cat - < {big} | head -n 2"
     proc = subprocess.run(["sh", "-c", script], capture_output=True, cwd=REPO_ROOT, check=False)
     assert proc.returncode == 0
-    assert proc.stdout.decode().splitlines() == [
-        '{"_id": 0, "pad": "' + "x" * 100 + '"}',
-        '{"_id": 1, "pad": "' + "x" * 100 + '"}',
+    assert [json_util.loads(line) for line in proc.stdout.decode().splitlines()] == [
+        {"_id": 0, "pad": "x" * 100},
+        {"_id": 1, "pad": "x" * 100},
     ]
     assert proc.stderr == b""
     with big.open("rb") as stdin:
@@ -153,7 +173,7 @@ def test_stdin_pipe_and_head(tmp_path: Path) -> None:
     assert [d["_id"] for d in bson.decode_all(proc.stdout)] == [0, 1, 2]
 
 
-# -- the two Extended JSON back ends give the same text ----------------------------------
+# -- the two Extended JSON back ends give text that reads back to the same values ----------
 
 SAMPLE = {
     "_id": ObjectId("65a1b2c3d4e5f6a7b8c90001"),
@@ -197,7 +217,13 @@ def test_backends_agree_on_every_type(mode: str) -> None:
     raw = bson.encode(SAMPLE)
     fast = _extjson.converter(mode, use_bsonjs=True)(raw)  # type: ignore[arg-type]
     slow = _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
-    assert fast == slow == reference(raw, mode)
+    assert slow == reference(raw, mode)
+    assert read_back(fast + "\n") == read_back(slow + "\n")
+    if mode == "canonical":  # relaxed mode keeps numbers, not their BSON types (Int64(5) reads back as 5)
+        assert read_back(fast + "\n") == [bson.encode(SAMPLE)]
+    # The whole-run converter of cat gives the same lines as the per-document one.
+    text, count, error = _extjson.lines(raw * 3, mode, True)
+    assert (text.decode(), count, error) == ((fast + "\n") * 3, 3, None)
 
 
 @pytest.mark.parametrize("ms", [2**62, 253402300800000])
@@ -243,7 +269,56 @@ def test_backends_agree_on_random_documents(doc: dict[str, Any], mode: str) -> N
     raw = bson.encode(doc)
     fast = _extjson.converter(mode, use_bsonjs=True)(raw)  # type: ignore[arg-type]
     slow = _extjson.converter(mode, use_bsonjs=False)(raw)  # type: ignore[arg-type]
-    assert fast == slow
+    assert read_back(fast + "\n") == read_back(slow + "\n")
+
+
+@needs_bsonjs
+@settings(max_examples=300, deadline=None)
+@given(bson_documents, st.sampled_from(["relaxed", "canonical"]))
+def test_backends_read_back_alike_on_strategy_documents(raw: bytes, mode: str) -> None:
+    """Every generated document (every BSON type, the deprecated ones too): both back ends' text,
+    and the whole-run converter cat uses, read back with json_util to the values of json_util's text."""
+    expected = read_back(reference(raw, mode) + "\n")
+    for use in (True, False):
+        assert read_back(_extjson.converter(mode, use_bsonjs=use)(raw) + "\n") == expected  # type: ignore[arg-type]
+        text, count, error = _extjson.lines(raw * 2, mode, use)
+        assert (count, error) == (2, None) and read_back(text.decode()) == expected * 2
+
+
+@pytest.mark.parametrize("use", [False, True] if _extjson.has_bsonjs() else [False])
+def test_lines_stop_at_a_bad_document_with_its_namespace(use: bool) -> None:
+    good = bson.encode({"a": 1})
+    bad = b"\x0c\x00\x00\x00\x02a\x00\xff\xff\xff\x7f\x00"  # a string claiming 2 GiB
+    out = io.BytesIO()
+    writer = _jsonlines.JsonLines(out, "relaxed", use)
+    writer.add(Namespace("db", "one"), memoryview(good * 2), 2)
+    writer.add(Namespace("db", "two"), memoryview(good + bad + good), 3)
+    with pytest.raises(mongoarchive.MongoArchiveError) as caught:
+        writer.flush()
+    assert caught.value.code == "bad-bson" and caught.value.namespace == "db.two"
+    assert read_back(out.getvalue().decode()) == [good] * 3  # the documents before the bad one, no more
+    writer.flush()  # nothing more after a failure
+    assert len(read_back(out.getvalue().decode())) == 3
+
+
+@pytest.mark.parametrize("use", [False, True] if _extjson.has_bsonjs() else [False])
+def test_large_documents_leave_in_slices_in_order(use: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_jsonlines, "LARGE", 64)
+    small = bson.encode({"i": 1})
+    large = bson.encode({"s": "\u00e9" * 200})
+    writes: list[bytes] = []
+
+    class Sink(io.RawIOBase):
+        def write(self, b: Any) -> int:
+            writes.append(bytes(b))
+            return len(b)
+
+    writer = _jsonlines.JsonLines(Sink(), "canonical", use, chunk=10)  # type: ignore[arg-type]
+    writer.add(Namespace("d", "c"), memoryview(small + large + small), 3)
+    writer.flush()
+    text = b"".join(writes).decode()
+    assert read_back(text) == [bson.encode(bson.decode(d)) for d in (small, large, small)]
+    assert max(len(w) for w in writes) <= 64 * 2  # UTF-8 of 64 characters of which some are 2 bytes
 
 
 def test_fallback_when_bsonjs_is_missing(

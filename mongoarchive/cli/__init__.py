@@ -41,6 +41,7 @@ EXIT_USAGE = 2
 VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb, salvage_verb]
 VERBS += [unpack_verb, pack_verb, filter_verb, merge_verb, split_verb]
 VERBS += [export_verb, stats_verb, restore_verb]
+_NAMES = frozenset(verb.NAME for verb in VERBS)
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -72,7 +73,12 @@ class _Parser(argparse.ArgumentParser):
         super().error(printable(message))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, the other verbs get their name and help alone.
+
+    A command runs one verb: defining the options of the other nine costs more
+    than the verb itself on a small archive.
+    """
     # Subparsers are made of the same class (add_subparsers' default parser_class).
     parser = _Parser(
         prog="mongoarchive",
@@ -84,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for verb in VERBS:
         verb_parser = sub.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
+        if only is not None and only != verb.NAME:
+            continue
         verb.add_arguments(verb_parser)
         # Accepted after the verb too ("mongoarchive check -q F"); SUPPRESS keeps the global value.
         _add_global_flags(verb_parser, argparse.SUPPRESS)
@@ -93,9 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status instead of exiting."""
-    parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    # The global options take no value, so the first word that is not an option names the verb.
+    verb = next((word for word in given if not word.startswith("-")), None)
+    parser = build_parser(verb if verb in _NAMES else "")
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(given)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     # A reader of stdout that goes away stops the printing, not the verb: its status stands.

@@ -9,26 +9,20 @@ after the documents before the damage.  An ``--ns`` pattern that matches no
 namespace of the archive is an error too (exit 1), reported after the output.
 
 Memory does not grow with the archive: ``--bson`` writes runs of documents
-straight from the reader's buffer, and Extended JSON lines leave in batches of
-about ``_BATCH_BYTES``.  One document needs a few times its size while it is
-converted (its bytes, libbson's text, the parsed value, the final line).
+straight from the reader's buffer; Extended JSON is converted and written about
+1 MiB of documents at a time (``mongoarchive._jsonlines``).  A document of 1 MiB or more needs
+its bytes and its text while it is converted.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 from .. import open as open_archive
-from .._extjson import backend, converter
-from .._framing import split_run
 from .._text import plural
 from ..errors import MongoArchiveError, UsageError
-from ..model import Namespace
-from ..nsfilter import NamespaceFilter
-from ..reader import ArchiveReader
 from ._common import (
     add_input_arguments,
     add_ns_arguments,
@@ -39,11 +33,13 @@ from ._common import (
     verbosity,
 )
 
+if TYPE_CHECKING:
+    from .._jsonlines import JsonLines
+    from ..reader import ArchiveReader
+
 NAME = "cat"
 HELP = "write the documents as Extended JSON lines or raw BSON"
 
-#: Output is written when this many bytes (or characters) are pending.
-_BATCH_BYTES = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,14 +61,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._framing import split_run
+    from ..model import Namespace
+    from ..nsfilter import NamespaceFilter
+
     if args.bson:
         refuse_binary_terminal("redirect the output to a file, or pipe it to bsondump")
     (path,) = input_paths(args)
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 or more")
     select = NamespaceFilter(args.ns_include, args.ns_exclude)
-    convert: Callable[[bytes], str] | None = None if args.bson else converter(args.json)
     out = sys.stdout.buffer
+    lines: JsonLines | None = None
+    if not args.bson:
+        # bson.json_util and bsonjs: not for --bson.
+        from .._extjson import backend, converter, has_bsonjs
+        from .._jsonlines import JsonLines
+
+        converter(args.json)  # an unknown mode fails before anything is read
+        lines = JsonLines(out, args.json, has_bsonjs())
     limit = args.limit
     with open_input(path, args, "reading") as handle, open_archive(handle) as archive:
         # A timeseries collection X keeps its data under system.buckets.X before 8.3 (§5.4):
@@ -93,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
 
         if limit == 0:
             return _unmatched(args.ns_include, archive)
-        lines = _Lines(out)
         count = 0
         try:
             for ns, run, n in archive.document_runs():
@@ -103,20 +109,20 @@ def run(args: argparse.Namespace) -> int:
                     # The run ends the output: only its first documents are wanted.
                     n = limit - count
                     run = run[: split_run(run, 0, len(run))[n - 1][1]]
-                if convert is None:
+                if lines is None:
                     out.write(run)
                 else:
-                    for a, b in split_run(run, 0, len(run)):
-                        lines.add(convert(run[a:b].tobytes()))
+                    lines.add(ns, run, n)
                 count += n
                 if limit is not None and count >= limit:
                     break
         finally:
             # Documents read before an error still reach the output.
-            lines.flush()
+            if lines is not None:
+                lines.flush()
             out.flush()
         if verbosity(args) > 0:
-            how = "raw BSON" if convert is None else f"{args.json} Extended JSON via {backend()}"
+            how = "raw BSON" if lines is None else f"{args.json} Extended JSON via {backend()}"
             print(f"mongoarchive cat: {plural(count, 'document')} as {how}", file=sys.stderr)
         return _unmatched(args.ns_include, archive)
 
@@ -125,6 +131,8 @@ def _unmatched(patterns: list[str], archive: ArchiveReader) -> int:
     """1 (with an error line) if an --ns pattern names no namespace of the archive, as tar's
     "Not found in archive"; the prelude declares every namespace (§3.2), the body adds any other.
     """
+    from ..nsfilter import NamespaceFilter
+
     names = {str(c.namespace) for c in archive.collections} | {str(ns) for ns in archive.namespaces}
     missing = [p for p in patterns if not any(NamespaceFilter([p])(n) for n in names)]
     if not missing:
@@ -136,32 +144,3 @@ def _unmatched(patterns: list[str], archive: ArchiveReader) -> int:
     )
     print(error_line(error), file=sys.stderr)
     return 1
-
-
-class _Lines:
-    """Extended JSON lines on their way out: batched by size, never the whole output."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.pending: list[str] = []
-        self.size = 0
-
-    def add(self, line: str) -> None:
-        if len(line) >= _BATCH_BYTES:
-            self.flush()
-            # A huge line goes out in slices: no second full-size copy as bytes.
-            for i in range(0, len(line), _BATCH_BYTES):
-                self.out.write(line[i : i + _BATCH_BYTES].encode("utf-8", "surrogateescape"))
-            self.out.write(b"\n")
-            return
-        self.pending.append(line)
-        self.size += len(line) + 1
-        if self.size >= _BATCH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.pending.append("")
-            self.out.write("\n".join(self.pending).encode("utf-8", "surrogateescape"))
-            self.pending.clear()
-            self.size = 0

@@ -14,14 +14,12 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import is_archive
 from .._releases import RELEASES, parse_target
 from .._remote import shown
 from .._text import plural, printable
-from ..checker import DEFAULT_MAX_DAMAGE, CheckResult, Problem, check_archive
 from ..errors import ArchiveIOError
 from ._common import (
     add_format_argument,
@@ -32,6 +30,14 @@ from ._common import (
     quiet,
     verbosity,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..checker import CheckResult, Problem
+
+#: checker.DEFAULT_MAX_DAMAGE (tests/test_startup.py keeps the two equal): the checker loads with run().
+DEFAULT_MAX_DAMAGE = 64 << 20
 
 NAME = "check"
 HELP = "validate archives completely (framing, CRCs, prelude, metadata); exit 1 on problems"
@@ -157,12 +163,16 @@ def expand(paths: list[str]) -> tuple[list[str], list[str]]:
         if path == "-" or not os.path.isdir(path):
             files.append(path)
             continue
+        from pathlib import Path  # only for directories: a plain check starts without it
+
         for found in sorted(p for p in Path(path).rglob("*") if p.is_file()):
             (files if looks_like_archive(found) else skipped).append(str(found))
     return files, skipped
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..checker import check_archive
+
     if args.max_problems < 1:
         print("mongoarchive check: error: --max-problems must be at least 1", file=sys.stderr)
         return EXIT_USAGE

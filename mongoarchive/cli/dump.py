@@ -6,11 +6,13 @@ import argparse
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._text import plural, printable
-from ..dump import DumpOptions, DumpResult, dump
 from ._common import is_terminal, quiet, refuse_binary_terminal
+
+if TYPE_CHECKING:
+    from ..dump import DumpResult
 
 NAME = "dump"
 HELP = "dump a live MongoDB deployment into an archive (as mongodump --archive)"
@@ -167,6 +169,8 @@ def render_summary(result: DumpResult, seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..dump import DumpOptions, dump  # pymongo's client: only this verb needs it
+
     if args.archive == "-":
         refuse_binary_terminal("redirect or pass --archive=FILE")
     options = DumpOptions(

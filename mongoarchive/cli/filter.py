@@ -12,16 +12,19 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._text import plural
 from ..errors import UsageError
-from ..model import Namespace
-from ..rewrite import MetadataFn, drop_indexes, rewrite
 from ._common import add_format_argument, add_ns_arguments, open_input, quiet, refuse_binary_terminal
 
 NAME = "filter"
 HELP = "copy an archive keeping, renaming and filtering namespaces and documents, as mongorestore would"
+
+
+if TYPE_CHECKING:
+    from ..model import Namespace
+    from ..rewrite import MetadataFn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _drop_index_fn(specs: list[str]) -> dict[Namespace, set[str]]:
+    from ..model import Namespace
+
     wanted: dict[Namespace, set[str]] = {}
     for spec in specs:
         ns, sep, name = spec.rpartition(":")
@@ -72,6 +77,8 @@ def _drop_index_fn(specs: list[str]) -> dict[Namespace, set[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..rewrite import drop_indexes, rewrite
+
     if args.output == "-":
         refuse_binary_terminal("redirect the output, or name an OUT file")
     if len(args.ns_from) != len(args.ns_to):

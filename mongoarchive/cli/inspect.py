@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import open as open_archive
 from .._text import plural, printable
 from ..errors import MetadataError
-from ..model import CollectionEntry, Namespace
-from ..reader import ArchiveReader
 from ._common import (
     add_format_argument,
     add_input_arguments,
@@ -26,6 +24,10 @@ from ._common import (
     quiet,
     warning_line,
 )
+
+if TYPE_CHECKING:
+    from ..model import CollectionEntry, Namespace
+    from ..reader import ArchiveReader
 
 NAME = "inspect"
 HELP = "show the header, the collections and a summary of every namespace"
@@ -84,6 +86,8 @@ def summarize(archive: ArchiveReader, problems: list[MetadataError] | None = Non
     problems = [] if problems is None else problems
     archive.validate()
     h = archive.header
+    from ..model import Namespace
+
     entries: dict[Namespace, CollectionEntry] = {}
     for c in archive.collections:
         entries.setdefault(c.namespace, c)

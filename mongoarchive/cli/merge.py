@@ -13,7 +13,6 @@ import sys
 
 from .._text import plural
 from ..errors import UsageError
-from ..merge import merge
 from ._common import add_format_argument, quiet, refuse_binary_terminal
 
 NAME = "merge"
@@ -44,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..merge import merge
+
     if args.output == "-":
         refuse_binary_terminal("redirect the output, or name an OUT file")
     if args.output != "-" and os.path.exists(args.output) and not args.force:

@@ -14,7 +14,6 @@ import sys
 from .._remote import refuse_url_directory
 from .._text import plural
 from ..errors import UsageError
-from ..pack import pack
 from ._common import add_format_argument, quiet, refuse_binary_terminal
 
 NAME = "pack"
@@ -48,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     refuse_url_directory(args.directory, "pack")
+    from ..pack import pack
+
     if args.output == "-":
         refuse_binary_terminal("redirect the output, or name an OUT file")
     if args.output != "-" and os.path.exists(args.output) and not args.force:

@@ -15,10 +15,11 @@ import json
 import os
 import sys
 
-from .._sink import AtomicSink
 from ..errors import ArchiveError, UsageError
-from ..salvage import DEFAULT_MAX_DAMAGE, salvage
 from ._common import add_format_argument, error_line, quiet, refuse_binary_terminal
+
+#: salvage.DEFAULT_MAX_DAMAGE, which imports the writer: tests/test_startup.py keeps the two equal.
+DEFAULT_MAX_DAMAGE = 64 << 20
 
 NAME = "salvage"
 HELP = "recover every intact namespace and well-formed document of a damaged archive into a new archive"
@@ -119,6 +120,9 @@ def _in_out(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._sink import AtomicSink
+    from ..salvage import salvage
+
     src, dst = _in_out(args)
     dst = _output_path(src, dst)
     if dst == "-":

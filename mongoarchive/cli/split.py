@@ -12,7 +12,6 @@ import sys
 
 from .._remote import refuse_url_directory
 from .._text import plural
-from ..merge import split
 from ._common import add_format_argument, open_input, quiet
 
 NAME = "split"
@@ -42,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     refuse_url_directory(args.directory, "split")
+    from ..merge import split
+
     with open_input(args.input, args, "splitting") as handle:
         result = split(handle, args.directory, by=args.by, force=args.force, gzip=args.gzip)
     if args.format == "json":

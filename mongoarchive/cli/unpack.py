@@ -12,7 +12,6 @@ import sys
 
 from .._remote import refuse_url_directory
 from .._text import plural
-from ..unpack import unpack
 from ._common import add_format_argument, open_input, quiet
 
 NAME = "unpack"
@@ -35,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     refuse_url_directory(args.directory, "unpack")
+    from ..unpack import unpack
+
     with open_input(args.input, args, "unpacking") as handle:
         result = unpack(
             handle, args.directory, gzip=args.gzip, force=args.force, prelude_json=args.prelude_json
