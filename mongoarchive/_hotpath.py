@@ -6,18 +6,22 @@ ones, read once at import.  Both give the same results (tests/test_hot_twin.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
 
 from . import _hot
 
-__all__ = ["IMPLEMENTATION", "scan_last", "scan_run", "split_run"]
+__all__ = ["IMPLEMENTATION", "pure_loops", "scan_last", "scan_run", "split_run"]
 
 Buffer = _hot.Buffer
 
 scan_run: Callable[[Buffer, int, int], tuple[int, int]] = _hot.scan_run
 scan_last: Callable[[Buffer, int, int], tuple[int, int, int]] = _hot.scan_last
 split_run: Callable[[Buffer, int, int], list[tuple[int, int]]] = _hot.split_run
+_LOOPS = ("scan_run", "scan_last", "split_run")
 #: "c" or "pure": which implementation runs.
 IMPLEMENTATION = "pure"
 
@@ -31,3 +35,29 @@ if os.environ.get("MONGOARCHIVE_PURE", "") in ("", "0"):
         scan_last = _hot_c.scan_last
         split_run = _hot_c.split_run
         IMPLEMENTATION = "c"
+
+
+@contextlib.contextmanager
+def pure_loops() -> Iterator[int]:
+    """Within the block, every mongoarchive module that bound a compiled loop uses the pure one.
+
+    For differential tests and fuzzing in one process; yields how many names
+    were rebound (0 when the compiled loops are not running).  Not thread-safe.
+    """
+    if IMPLEMENTATION != "c":
+        yield 0
+        return
+    pure = {id(getattr(_hot_c, name)): getattr(_hot, name) for name in _LOOPS}
+    saved: list[tuple[ModuleType, str, object]] = []
+    for mod_name, mod in list(sys.modules.items()):
+        if mod_name.partition(".")[0] != "mongoarchive" or mod_name == __name__ or mod is None:
+            continue
+        for attr, value in list(vars(mod).items()):
+            if id(value) in pure:
+                saved.append((mod, attr, value))
+                setattr(mod, attr, pure[id(value)])
+    try:
+        yield len(saved)
+    finally:
+        for owner, attr, value in reversed(saved):
+            setattr(owner, attr, value)

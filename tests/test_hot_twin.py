@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
 
 import mongoarchive
-from mongoarchive import _hot, _hotpath
+from mongoarchive import _framing, _hot, _hotpath
 from mongoarchive.checker import check_archive
 from mongoarchive.errors import MongoArchiveError
 from mongoarchive.salvage import salvage
@@ -276,25 +276,12 @@ def whole(data: bytes) -> dict[str, Any]:
 @given(damaged_archives())
 def test_whole_archives_agree(damage: Damage) -> None:
     compiled = whole(damage.data)
-    with pytest.MonkeyPatch.context() as mp:
-        _swap_into(mp)
+    with _hotpath.pure_loops() as swapped:
+        assert swapped >= 3  # at least _framing's two loops and salvage's scan
         pure = whole(damage.data)
+    assert _framing.scan_run is _hot_c.scan_run  # given back
+
     assert pure == compiled
-
-
-def _swap_into(mp: pytest.MonkeyPatch) -> None:
-    assert _hot_c is not None
-    pure = {name: getattr(_hot, name) for name in NAMES}
-    swapped = 0
-    for mod_name, mod in list(sys.modules.items()):
-        if not mod_name.startswith("mongoarchive") or mod_name == "mongoarchive._hot_c":
-            continue
-        for attr, value in list(vars(mod).items()):
-            for name in NAMES:
-                if value is getattr(_hot_c, name):
-                    mp.setattr(mod, attr, pure[name])
-                    swapped += 1
-    assert swapped >= 3  # at least _framing's two and salvage's scan
 
 
 _CHILD = """
