@@ -17,11 +17,10 @@ class OptionalBuildExt(build_ext):
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:  # CompileError, LinkError, a missing compiler...
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        except Exception as exc:  # CompileError, LinkError, a missing compiler or header...
             print(
-                f"mongoarchive: the C extension {ext.name} was not built ({first}); "
-                "the pure-Python loops will be used",
+                f"mongoarchive: the C extension {ext.name} was not built ({type(exc).__name__}: "
+                "no working C compiler or Python headers); the pure-Python loops will be used",
                 file=sys.stderr,
             )
 
