@@ -10,6 +10,7 @@ the ``check`` command run twice, on the compiled loops and with
 the oracle the benchmark says so and reports the rest.  Usage:
 
     python bench/bench_core.py [--size-mib 1024] [--dir bench/out] [--repeat 3] [--archref PATH]
+                               [--baseline DIR]  # e.g. a checkout of the code before
 """
 
 from __future__ import annotations
@@ -79,31 +80,42 @@ def child_validate(path: str) -> None:
     dt = time.perf_counter() - t0
     assert all(s.crc == "ok" for s in summaries.values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out = {"seconds": dt, "bytes": os.path.getsize(path), "peak_rss": peak, "has_c": mongoarchive.has_c()}
+    out = {
+        "seconds": dt,
+        "bytes": os.path.getsize(path),
+        "peak_rss": peak,
+        "has_c": getattr(mongoarchive, "has_c", bool)(),
+    }
     print(json.dumps(out))
 
 
-def env_for(pure: bool) -> dict[str, str]:
-    return {**os.environ, "MONGOARCHIVE_PURE": "1" if pure else "0"}
+def env_for(pure: bool, tree: str | None = None) -> dict[str, str]:
+    """The environment of a measured process: pure or compiled loops, the code of ``tree`` if given."""
+    env = {**os.environ, "MONGOARCHIVE_PURE": "1" if pure else "0"}
+    if tree is not None:
+        env["PYTHONPATH"] = tree
+    return env
 
 
-def run_child(*args: str, pure: bool = False) -> dict[str, float]:
+def run_child(*args: str, pure: bool = False, tree: str | None = None) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=env_for(pure)
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=env_for(pure, tree)
     ).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
-def time_command(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def time_command(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> float:
     """Wall-clock seconds of ``cmd`` (a fresh process: start-up included), which must succeed."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
     return time.perf_counter() - t0
 
 
-def time_check(path: str, pure: bool) -> float:
-    return time_command([sys.executable, "-m", "mongoarchive", "check", "-q", path], env_for(pure))
+def time_check(path: str, pure: bool, tree: str | None = None) -> float:
+    # From ``tree`` (or the repository), which "python -m" puts first on sys.path.
+    cwd = tree or str(Path(__file__).resolve().parents[1])
+    return time_command([sys.executable, "-m", "mongoarchive", "check", "-q", path], env_for(pure, tree), cwd)
 
 
 def time_archref(archref: str, path: str) -> float:
@@ -140,6 +152,9 @@ def main() -> None:
     parser.add_argument("--doc-sizes", default="200,2000")
     parser.add_argument("--keep", action="store_true", help="keep the generated archives")
     parser.add_argument("--archref", default=str(ARCHREF), help="the official reader (archref of 100.6.1)")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also time check and validate() with the code of this checkout"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -164,8 +179,10 @@ def main() -> None:
         time_cat(path)  # warm the page cache
         row: dict[str, float | int | None] = {"doc_size": doc_size, "archive_bytes": size}
         # Interleaved, so that a burst of load elsewhere on the machine hits every reader alike.
-        times: dict[str, list[float]] = {k: [] for k in ("cat", "archref", "check_c", "check_pure")}
-        vals: dict[str, list[dict[str, float]]] = {"c": [], "pure": []}
+        times: dict[str, list[float]] = {
+            k: [] for k in ("cat", "archref", "check_c", "check_pure", "check_base")
+        }
+        vals: dict[str, list[dict[str, float]]] = {"c": [], "pure": [], "base": []}
         for _ in range(args.repeat):
             times["cat"].append(time_cat(path))
             if archref is not None:
@@ -174,11 +191,16 @@ def main() -> None:
             times["check_pure"].append(time_check(path, pure=True))
             vals["c"].append(run_child("--child", "validate", path))
             vals["pure"].append(run_child("--child", "validate", path, pure=True))
+            if args.baseline:
+                times["check_base"].append(time_check(path, pure=False, tree=args.baseline))
+                vals["base"].append(run_child("--child", "validate", path, tree=args.baseline))
         assert all(v["has_c"] for v in vals["c"]), "the compiled loops are not built: pip install -e ."
         assert not any(v["has_c"] for v in vals["pure"])
         secs = {k: best(v) for k, v in times.items() if v}
         secs["validate_c"] = best(v["seconds"] for v in vals["c"])
         secs["validate_pure"] = best(v["seconds"] for v in vals["pure"])
+        if vals["base"]:
+            secs["validate_base"] = best(v["seconds"] for v in vals["base"])
         for key, seconds in secs.items():
             row[f"{key}_MBps"] = round(size / seconds / 1e6)
             if "archref" in secs and key != "archref":
@@ -206,11 +228,16 @@ def main() -> None:
             f"{r['validate_peak_rss_MiB']} / {r['write_peak_rss_MiB']} MiB |"
         )
     print()
-    print("| documents | archref --bufio MB/s | check C | check pure | validate() C | validate() pure |")
-    print("|---|---|---|---|---|---|")
+    keys = ["check_c", "check_pure", "validate_c", "validate_pure"]
+    head = "| documents | archref --bufio MB/s | check C | check pure | validate() C | validate() pure |"
+    if args.baseline:
+        keys += ["check_base", "validate_base"]
+        head += " check baseline | validate() baseline |"
+    print(head)
+    print("|---" * (len(keys) + 2) + "|")
     for r in rows:
         cells = []
-        for key in ("check_c", "check_pure", "validate_c", "validate_pure"):
+        for key in keys:
             ratio = r.get(f"{key}_x_archref")
             cells.append(f"{r[key + '_MBps']}" + (f" ({ratio}x)" if ratio is not None else ""))
         print(f"| ~{r['doc_size']} B | {r.get('archref_MBps', 'absent')} | " + " | ".join(cells) + " |")
