@@ -117,6 +117,7 @@ __all__ = [
     "crc64",
     "dump",
     "export",
+    "has_c",
     "is_archive",
     "merge",
     "open",
@@ -258,6 +259,17 @@ def open(
             validate=validate,
         )
     raise UsageError(f"unknown mode {mode!r}: use 'r', 'r:', 'r:gz', 'w' or 'w:gz'")
+
+
+def has_c() -> bool:
+    """True if the compiled per-document loops run; False: the pure-Python ones.
+
+    False when the C extension was not built (no compiler at install time) or
+    when ``MONGOARCHIVE_PURE=1`` was set before the import.
+    """
+    from ._hotpath import IMPLEMENTATION
+
+    return IMPLEMENTATION == "c"
 
 
 def is_archive(src: Source) -> bool:

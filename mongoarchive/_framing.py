@@ -1,11 +1,11 @@
 """The per-document hot path: framing of BSON documents over buffered chunks.
 
 Spec/archive.md §2: every document starts with its int32 length (5 ..= 16 MiB)
-and ends with a NUL byte; ``ff ff ff ff`` is a terminator.  ``scan_run`` walks a
-run of complete documents inside one buffer with nothing but ``unpack_from``
-and two comparisons per document; the caller checksums the whole run at once
-(§4).  Everything unusual (a terminator, a bad length, a document cut by the
-buffer end) stops the loop and is sorted out by the slow path in ``Framer``.
+and ends with a NUL byte; ``ff ff ff ff`` is a terminator.  ``scan_run`` (from
+``_hotpath``: the compiled twin, or ``_hot``) walks a run of complete documents
+inside one buffer; the caller checksums the whole run at once (§4).  Everything
+unusual (a terminator, a bad length, a document cut by the buffer end) stops the
+loop and is sorted out by the slow path in ``Framer``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import struct
 
 import bson
 
+from ._hotpath import scan_run, split_run
 from ._io import GZIP_MAGIC, Source, _GzipCorrupt, _GzipTrailing, _GzipTruncated
 from ._text import plural, quote_bytes
 from .errors import ArchiveError, FramingError, NotAnArchiveError, TrailingDataError, TruncatedError
@@ -56,33 +57,6 @@ HINT_WINDOW = 4096
 #: read stay under this plus four times the bytes consumed: linear in the input however
 #: often a false length claims a large document.
 HINT_BUDGET = 1 << 20
-
-
-def scan_run(buf: bytearray, pos: int, limit: int) -> tuple[int, int]:
-    """Skip complete, NUL-terminated documents in buf[pos:limit]; return (end, count)."""
-    unpack_from = _unpack_int32
-    count = 0
-    while pos + 4 <= limit:
-        size = unpack_from(buf, pos)[0]
-        if size < 5 or size > 16777216:  # MIN_BSON_SIZE, MAX_BSON_SIZE (§2)
-            break
-        end = pos + size
-        if end > limit or buf[end - 1]:
-            break
-        pos = end
-        count += 1
-    return pos, count
-
-
-def split_run(buf: bytes | bytearray | memoryview, start: int, end: int) -> list[tuple[int, int]]:
-    """(start, end) of each document of a run that ``scan_run`` already validated."""
-    out = []
-    unpack_from = _unpack_int32
-    while start < end:
-        size = unpack_from(buf, start)[0]
-        out.append((start, start + size))
-        start += size
-    return out
 
 
 #: Bytes counted as text (deleted by ``translate`` to count them: no per-byte Python loop).

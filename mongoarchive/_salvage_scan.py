@@ -34,6 +34,7 @@ from typing import IO
 
 from ._crc import crc64
 from ._framing import MAGIC, Framer, not_an_archive
+from ._hotpath import scan_last as _scan
 from ._rules import (
     decode_archive_header,
     decode_collection_entry,
@@ -66,24 +67,6 @@ _MAGIC_WINDOW = 1 << 20
 #: The default of ``max_damage``: four times the largest document (16 MiB, §2).  No lost
 #: document or header explains a longer stretch without one recognisable item.
 DEFAULT_MAX_DAMAGE = 64 << 20
-
-
-def _scan(buf: bytearray, pos: int, limit: int) -> tuple[int, int, int]:
-    """Complete, NUL-ended documents in buf[pos:limit]: (end, count, start of the last)."""
-    unpack_from = _unpack_int32
-    count = 0
-    last = pos
-    while pos + 4 <= limit:
-        size = unpack_from(buf, pos)[0]
-        if size < 5 or size > 16777216:  # MAX_BSON_SIZE (§2)
-            break
-        end = pos + size
-        if end > limit or buf[end - 1]:
-            break
-        last = pos
-        pos = end
-        count += 1
-    return pos, count, last
 
 
 class Scanner(Resync):

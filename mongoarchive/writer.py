@@ -174,7 +174,7 @@ class NamespaceWriter:
         """
         self._check_writable()
         run = data if type(data) is bytes else bytes(data)
-        end, count = scan_run(run, 0, len(run))  # type: ignore[arg-type]  # bytes works like bytearray
+        end, count = scan_run(run, 0, len(run))
         if end != len(run):
             raise DocumentError(
                 f"the batch holds a malformed document at byte {end} of {len(run)}",

@@ -30,6 +30,7 @@ HARNESSES = [
     "fuzz_salvage",
     "fuzz_roundtrip",
     "fuzz_unpack",
+    "fuzz_hot_twin",
 ]
 REGRESSIONS = spec_vectors("regressions")
 

@@ -1,0 +1,31 @@
+"""Builds the optional C twin of the per-document loops (mongoarchive/_hot_c.c).
+
+Everything else is declared in pyproject.toml.  Without a working compiler (or
+Python headers) the build prints one line and the package installs without the
+extension: mongoarchive then runs its pure-Python loops (mongoarchive/_hot.py).
+"""
+
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that turns a failed compile into a one-line notice."""
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # CompileError, LinkError, a missing compiler or header...
+            print(
+                f"mongoarchive: the C extension {ext.name} was not built ({type(exc).__name__}: "
+                "no working C compiler or Python headers); the pure-Python loops will be used",
+                file=sys.stderr,
+            )
+
+
+setup(
+    ext_modules=[Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True)],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
