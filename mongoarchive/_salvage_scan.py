@@ -41,7 +41,7 @@ from ._rules import (
     timeseries_data_namespace,
 )
 from ._salvage_model import CANDIDATE, DEFINITE, EOF_BLOCK, SEGMENT, Candidate, Damage, NsState, _Log
-from ._salvage_resync import (
+from ._skip_damage import (
     _MAX_ENTRY_SIZE,
     _MAX_NS_HEADER_SIZE,
     CUT_HINT,
