@@ -4,7 +4,7 @@
 documents in runs framed by ``_framing`` and checksummed at once (§4), with the
 rules of §6 applied by the policy's ``Demux``.  What happens when something is
 wrong is the *policy*'s business: ``ReadPolicy`` (the reader's) raises on the
-first error; the checker's (``_check_policy.CheckPolicy``) records every
+first error; the checker's (``checker.CheckPolicy``) records every
 problem and resynchronises.  The hooks are called once per block or per run,
 never per document, so a policy costs nothing on the hot path.
 """
