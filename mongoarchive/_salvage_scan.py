@@ -1,7 +1,8 @@
 """The scanning half of ``salvage``: one pass over a damaged archive into a spool and a log.
 
 The input is read once, front to back, with the reader's ``Framer`` (pipes
-and gzip work, memory stays bounded, spec/archive.md §8).  Every usable byte
+and gzip work, memory stays bounded, spec/archive.md §8); the prelude by
+``_salvage_prelude``, the body here.  Every usable byte
 goes to a spool file in stream order: block headers as they were, then the
 documents of the block; the log (``_Log``, another temporary file) says what
 each stretch of the spool is.  Nothing is kept in memory per block, only per
@@ -33,17 +34,12 @@ import struct
 from typing import IO
 
 from ._crc import crc64
-from ._framing import MAGIC, Framer, not_an_archive
+from ._framing import Framer
 from ._hotpath import scan_last as _scan
-from ._rules import (
-    decode_archive_header,
-    decode_collection_entry,
-    decode_namespace_header,
-    timeseries_data_namespace,
-)
+from ._rules import decode_namespace_header, timeseries_data_namespace
 from ._salvage_model import CANDIDATE, DEFINITE, EOF_BLOCK, SEGMENT, Candidate, Damage, NsState, _Log
-from ._salvage_resync import (
-    _MAX_ENTRY_SIZE,
+from ._salvage_prelude import entries_loop, read_prelude
+from ._skip_damage import (
     _MAX_NS_HEADER_SIZE,
     CUT_HINT,
     Resync,
@@ -60,10 +56,6 @@ from .writer import uses_buckets
 __all__ = ["DEFAULT_MAX_DAMAGE", "Scanner", "candidates_before", "decodes"]
 
 _unpack_int32 = struct.Struct("<i").unpack_from
-#: The archive header's first field, an int32 named concurrent_collections (§3.1).
-_HEADER_MARK = b"\x10concurrent_collections\x00"
-#: Text before the magic number is looked for only this far into the stream (§7).
-_MAGIC_WINDOW = 1 << 20
 #: The default of ``max_damage``: four times the largest document (16 MiB, §2).  No lost
 #: document or header explains a longer stretch without one recognisable item.
 DEFAULT_MAX_DAMAGE = 64 << 20
@@ -156,7 +148,8 @@ class Scanner(Resync):
         st.seen = True
         return st
 
-    def _declare(self, entry: CollectionEntry) -> None:
+    def declare(self, entry: CollectionEntry) -> None:
+        """A prelude entry was read: its namespace is expected in the body (§5.4 for timeseries)."""
         data_ns = entry.namespace
         if entry.type == "timeseries":
             # Data under system.buckets.X before 8.3, under X since (§5.4): both are X's.
@@ -269,157 +262,13 @@ class Scanner(Resync):
     def run(self) -> None:
         fr = self.fr
         try:
-            state = self.prelude()
+            state = read_prelude(self)
             self.body(state)
         except MongoArchiveError as exc:  # a damaged gzip stream: nothing after it can be read
             start = exc.offset if exc.offset is not None else fr.offset
             self.damaged.append(Damage(start, start, str(exc.message), exc.code, exc.namespace, 0, exc.hint))
             if exc.code != "trailing-data":  # bytes after the last gzip member damage nothing before them
                 self.notes.append("the compressed stream is damaged: nothing after it could be read")
-
-    def prelude(self) -> str:
-        """Read magic, header and entries; return how the body starts ("block" or a resync result)."""
-        fr = self.fr
-        head = fr.peek(4)
-        if not head:
-            empty = fr.empty()  # nothing at all: not a cut archive (§2)
-            self.header_ok = self.prelude_ok = False
-            self.damage(0, 0, empty.message, empty.code, hint=empty.hint)
-            return "end"
-        if len(head) < 4:
-            self.header_ok = self.prelude_ok = False
-            if MAGIC.startswith(head):
-                self.cut(None)
-            else:
-                fr.pos = fr.filled
-                self.damage(0, fr.offset, "the stream is too short for an archive", "bad-magic")
-            return "end"
-        if head != MAGIC:
-            fr.fill(_MAGIC_WINDOW)  # kept in the window: nothing read is thrown away
-            sample = fr.peek(64)
-            idx = fr.buf.find(MAGIC, fr.pos + 1, fr.filled)
-            if fr.buf[fr.pos + 8 : fr.pos + 8 + len(_HEADER_MARK)] != _HEADER_MARK and idx < 0:
-                # No archive header follows and no magic number anywhere: say what the
-                # input is instead (text, a .bson file, gzip'd text), §2.
-                bad = not_an_archive(sample, bool(fr.source.gzip))
-                self.header_ok = self.prelude_ok = False
-                return self.skip(
-                    0, bad.message, bad.code, None, want_docs=False, in_prelude=True, hint=bad.hint
-                )
-            if idx < 0:
-                # The archive header follows: only the magic number is damaged (§2).
-                self.damage(
-                    0,
-                    4,
-                    "the stream does not start with the archive magic number",
-                    "bad-magic",
-                    hint=bytes_hint(sample),
-                )
-            else:
-                self.damage(
-                    0,
-                    idx,
-                    "bytes before the archive magic number",
-                    "data-before-magic",
-                    hint=_hint(bytes(fr.buf[fr.pos : idx]), 0),
-                )
-                fr.pos = idx
-        fr.pos += 4
-        offset = fr.offset
-        kind, size = self.item()
-        if kind == "doc":
-            raw = bytes(fr.buf[fr.pos : fr.pos + size])
-            try:
-                self.header, _ = decode_archive_header(raw, offset)
-                self.header_raw = raw
-            except ArchiveError as exc:
-                # Resume after its first byte: a grown length may cover the entries (§2).
-                return self.prelude_damage(offset, exc.code, "the archive header")
-            fr.pos += size
-        elif kind == "term":
-            self.header_ok = False
-            self.damage(offset, offset, "the archive header is missing", "consecutive-terminators")
-        elif kind in ("end", "cut"):
-            self.header_ok = self.prelude_ok = False
-            self.cut(None)
-            return "end"
-        elif not self._find_archive_header(offset):
-            return self.prelude_damage(offset, kind, "the archive header")
-        return self.entries_loop()
-
-    def _find_archive_header(self, start: int) -> bool:
-        """After damage at ``start``, find the archive header near it (§3.1) and read it."""
-        fr = self.fr
-        fr.pos = start - fr.base
-        sample = fr.peek(4096)
-        fr.fill(_MAX_ENTRY_SIZE)
-        idx = fr.buf.find(_HEADER_MARK, fr.pos + 4, fr.filled)
-        while idx >= 0:
-            pos = idx - 4
-            size = self._size_at(pos)
-            if size is not None and 5 <= size <= fr.filled - pos and not fr.buf[pos + size - 1]:
-                try:
-                    header, _ = decode_archive_header(bytes(fr.buf[pos : pos + size]), fr.base + pos)
-                except ArchiveError:
-                    header = None
-                if header is not None:
-                    self.header = header
-                    self.header_raw = bytes(fr.buf[pos : pos + size])
-                    fr.pos = pos
-                    self.damage(
-                        start,
-                        fr.offset,
-                        "damaged bytes before the archive header",
-                        "bad-length",
-                        hint=_hint(sample[: fr.offset - start], start),
-                    )
-                    fr.pos += size
-                    return True
-            idx = fr.buf.find(_HEADER_MARK, idx + 1, fr.filled)
-        fr.pos = start - fr.base
-        return False
-
-    def prelude_damage(self, offset: int, kind: str, what: str) -> str:
-        self.prelude_ok = False
-        if what == "the archive header":
-            self.header_ok = False
-        reason = what if "unreadable" in what else f"{what} is damaged ({kind})"
-        return self.skip(offset, reason, kind, None, want_docs=False, in_prelude=True)
-
-    def entries_loop(self) -> str:
-        fr = self.fr
-        while True:
-            offset = fr.offset
-            kind, size = self.item()
-            if kind == "term":
-                fr.pos += 4
-                return "block"
-            if kind in ("end", "cut"):
-                self.prelude_ok = False
-                self.cut(None)
-                return "end"
-            if kind != "doc":
-                where = self.prelude_damage(offset, kind, "a collection entry")
-                if where == "entry":
-                    continue
-                return where
-            raw = bytes(fr.buf[fr.pos : fr.pos + size])
-            try:
-                entry, _ = decode_collection_entry(raw, offset)
-            except ArchiveError as exc:
-                # Its length may have grown over what follows: resume after its first byte (§2).
-                reason = f"a collection entry is unreadable: {exc.message}"
-                where = self.prelude_damage(offset, exc.code, reason)
-                if where == "entry":
-                    continue
-                return where
-            fr.pos += size
-            if entry.namespace in self.states:
-                self.notes.append(f"the prelude declares {entry.namespace} twice: the first entry is kept")
-                continue
-            self.entry_raw.append(raw)
-            self.entries.append(entry)
-            self._declare(entry)
 
     def body(self, state: str) -> None:
         fr = self.fr
@@ -428,7 +277,7 @@ class Scanner(Resync):
             if state in ("end", "limit"):
                 return
             if state == "entry":  # resync found collection entries after prelude damage
-                state = self.entries_loop()
+                state = entries_loop(self)
                 continue
             if state == "doc":
                 state = self.documents(current, self.new_candidate(current))

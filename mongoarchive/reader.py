@@ -1,7 +1,8 @@
 """Reading an archive: the prelude on open, then the body as a stream of events.
 
 The reader never seeks; it reads the prelude when opened and the body once,
-front to back (spec/archive.md §2, §6).  Every document is framed and
+front to back (spec/archive.md §2, §6).  The body is ``_walk.Walk`` under the
+policy that raises on the first error: every document is framed and
 checksummed by ``_framing``; the rules of §6 are enforced by ``_rules.Demux``.
 """
 
@@ -16,17 +17,11 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from ._crc import crc64
-from ._framing import MAGIC, Framer, describe_bytes, not_an_archive, split_run
+from ._framing import MAGIC, Framer, not_an_archive
 from ._io import Source
-from ._rules import Demux, decode_namespace_header, read_prelude
-from .errors import (
-    ArchiveError,
-    FramingError,
-    MongoArchiveError,
-    NamespaceError,
-    UsageError,
-)
+from ._rules import Demux, read_prelude
+from ._walk import ReadPolicy, Walk
+from .errors import ArchiveError, MongoArchiveError, UsageError
 from .model import (
     ArchiveHeader,
     ArchiveWarning,
@@ -36,7 +31,6 @@ from .model import (
     Namespace,
     NamespaceEnd,
     NamespaceSummary,
-    Segment,
 )
 
 __all__ = ["ArchiveReader", "NamespaceConsumer"]
@@ -67,15 +61,13 @@ class ArchiveReader:
         self.gzip = source.gzip
         self.name = source.name
         self.warnings: list[ArchiveWarning] = []
-        self._started = False
-        self._finished = False
-        self._last_header = b""
         try:
             self.header, self.collections = self._read_prelude()
         except BaseException:
             self._close_quietly()
             raise
         self._demux = Demux(self.collections, self.header.server_version, self.warnings)
+        self._walk = Walk(self._framer, ReadPolicy(self._demux, self.warnings))
         #: Per body namespace, in order of first appearance; filled while reading.
         self.namespaces: dict[Namespace, NamespaceSummary] = self._demux.summaries
         self.body_offset = self._framer.offset
@@ -100,73 +92,12 @@ class ArchiveReader:
 
     # -- body (§2, §6) ---------------------------------------------------------
     def _body(self, with_documents: bool, runs: bool = False) -> Iterator[Any]:
-        if self._started:
-            raise UsageError(
-                "the body of an archive can be read only once",
-                hint="open the archive again to read it again",
-            )
-        self._started = True
-        fr = self._framer
-        demux = self._demux
-        while True:
-            fr.namespace = None
-            if fr.at_end():
-                demux.finish(fr.offset)
-                self._finished = True
-                return
-            start = fr.offset
-            if demux.all_ended:
-                raise demux.trailing(start)
-            raw = fr.read_doc("a namespace header")
-            if raw is None:
-                raise FramingError(
-                    "two terminators in a row (a block without a namespace header)",
-                    offset=start,
-                    code="consecutive-terminators",
-                    hint=describe_bytes(fr.peek(64)),
-                )
-            ns, eof, stored_crc, warnings = decode_namespace_header(raw, start)
-            self._last_header = raw  # the bytes of the header yielded next (copied by rewrite)
-            if warnings:
-                self.warnings.extend(warnings)
-            fr.namespace = str(ns)
-            summary = demux.begin(ns, eof, start)
-            if eof:
-                at = fr.offset
-                if fr.check_next("the terminator after an EOF header") >= 0:
-                    raise NamespaceError(
-                        "documents follow the namespace's EOF header",
-                        offset=at,
-                        namespace=str(ns),
-                        code="data-after-eof",
-                    )
-                fr.pos += 4
-                demux.end(summary, stored_crc, start)
-                yield NamespaceEnd(ns, stored_crc, start)
-                continue
-            yield Segment(ns, start)
-            crc = summary.crc_value
-            while True:
-                run = fr.next_run()
-                if run is None:
-                    break
-                begin, end, count = run
-                buf = fr.buf
-                view = memoryview(buf)
-                crc = crc64(view[begin:end], crc)
-                view.release()
-                summary.crc_value = crc
-                summary.documents += count
-                summary.bytes += end - begin
-                if runs:
-                    # The buffer's own bytes: no copy, however large the documents (§8).
-                    with memoryview(buf) as view, view[begin:end] as piece:
-                        yield ns, piece, count
-                elif with_documents:
-                    base = fr.base
-                    with memoryview(buf) as view:
-                        for a, b in split_run(buf, begin, end):
-                            yield Document(ns, view[a:b].tobytes(), base + a)
+        return self._walk.body(with_documents, runs)
+
+    @property
+    def _last_header(self) -> bytes:
+        """The bytes of the namespace header of the block read last (copied by rewrite)."""
+        return self._walk.policy.last_header
 
     def events(self) -> Iterator[Event]:
         """Segment, Document and NamespaceEnd events in stream order (once per archive)."""
@@ -295,7 +226,7 @@ class ArchiveReader:
     @property
     def finished(self) -> bool:
         """True once the body was read to a clean end."""
-        return self._finished
+        return self._walk.finished
 
     def _close_quietly(self) -> None:
         with contextlib.suppress(MongoArchiveError):

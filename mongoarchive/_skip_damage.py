@@ -1,18 +1,26 @@
-"""Finding the next recognisable item after damage (spec/archive.md §2, §3).
+"""Finding the next recognisable item after damage (spec/archive.md §2, §3): resynchronisation.
 
-``Resync.resync`` scans forward from a damaged byte for a namespace header
+Shared by check and salvage, which both go on after damage; the reader stops.
+``Resync.resync`` (salvage) scans forward from a damaged byte for a namespace header
 (a document whose first fields are the strings ``db`` and ``collection``,
 §3.3), a collection entry while in the prelude (§3.2), or a document that
 decodes and is followed by a terminator or another such document.  Candidates
 are found with regular expressions (in C) and checked without copying the
 window, so garbage costs linear time (bench/bench_linear.py).  More than
 ``max_damage`` bytes without a recognisable item end the search.
+
+Check wants less: only a namespace header proves where a block starts, so
+``next_header`` looks for one (``db``, ``collection``, ``EOF`` first, §3.3) and
+nothing else; ``skip_terminator_run`` and ``skip_rest`` pass a run of ``ff``
+bytes and the rest of the stream.  Each stops at a ``limit`` offset (check's
+``max_damage``) and slides over the framer's window, never holding more than it.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import bson
@@ -30,6 +38,12 @@ _MAX_ENTRY_SIZE = 1 << 20
 _MAX_NS_HEADER_SIZE = 64 << 10
 #: Past damage, a document is recognised beyond the read window only up to this size.
 _RESYNC_READ_AHEAD = 4 << 20
+#: A namespace header is four short fields (§3.3); names are at most a few hundred bytes.
+#: Check recognises headers only up to this size (salvage takes up to _MAX_NS_HEADER_SIZE).
+_MAX_HEADER_SIZE = 4096
+#: The first fields of a namespace header, with header types (§3.3): what check resumes at.
+_HEADER_KEYS = ("db", "collection", "EOF")
+_TERMINATORS = re.compile(rb"(?:\xff\xff\xff\xff)+")
 #: Valid BSON element type bytes (bsonspec.org): 0x01..0x13, 0x7f (max key), 0xff (min key).
 _ELEMENT_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
 
@@ -40,6 +54,92 @@ def decodes(data: bytes | bytearray | memoryview) -> bool:
         bson.decode(data)
     except Exception:  # any undecodable bytes are simply not a document
         return False
+    return True
+
+
+def scan_for(
+    fr: Framer, needle: bytes, back: int, valid: Callable[[], bool], limit: int | None = None
+) -> int | None:
+    """Move the cursor to the next candidate (``needle`` found ``back`` bytes in) that
+    ``valid()`` accepts; return its offset, or None at the end of the stream or when the
+    next candidate would start after ``limit`` (the cursor then stops at ``limit``)."""
+    keep = len(needle) + back
+    while True:
+        idx = fr.buf.find(needle, fr.pos + back, fr.filled)
+        if idx >= 0:
+            candidate = fr.base + idx - back
+            if limit is not None and candidate > limit:
+                fr.pos = limit - fr.base
+                return None
+            fr.pos = idx - back
+            if valid():
+                return candidate
+            fr.pos = candidate - fr.base + 1
+            continue
+        if limit is not None and fr.base + fr.filled - keep >= limit:
+            fr.pos = max(fr.pos, limit - fr.base)
+            return None
+        if fr.eof:
+            fr.pos = fr.filled
+            return None
+        fr.pos = max(fr.pos, fr.filled - keep)
+        fr.fill(fr.filled - fr.pos + 1)
+
+
+def header_at_cursor(fr: Framer) -> bool:
+    """True if the bytes at the cursor parse as a namespace header (§3.3)."""
+    if not fr.fill(4):
+        return False
+    size = int.from_bytes(fr.buf[fr.pos : fr.pos + 4], "little", signed=True)
+    if size < 5 or size > _MAX_HEADER_SIZE or not fr.fill(size):
+        return False
+    raw = bytes(fr.buf[fr.pos : fr.pos + size])
+    return recognise(raw, _HEADER_KEYS) is not None
+
+
+def next_header(fr: Framer, start: int, limit: int | None) -> int | None:
+    """Move the cursor past ``start`` to the next namespace header and return its offset.
+
+    None: the stream ends first, or the next header would start after ``limit``
+    (the cursor then stops at ``limit``).
+    """
+    first = max(start + 1, fr.base)
+    fr.pos = min(first - fr.base, fr.filled)
+    return scan_for(fr, _DB_MARK, 4, lambda: header_at_cursor(fr), limit)
+
+
+def skip_terminator_run(fr: Framer, limit: int | None) -> bool:
+    """Consume the terminators at the cursor in one sweep (a run of ``ff`` bytes, §2).
+
+    False if the run goes past ``limit``: the cursor then stops at ``limit``.
+    """
+    while fr.fill(4):
+        found = _TERMINATORS.match(fr.buf, fr.pos, fr.filled)
+        if found is None:
+            break
+        if limit is not None and fr.base + found.end() > limit:
+            fr.pos = limit - fr.base
+            return False
+        fr.pos = found.end()
+        if fr.filled - fr.pos >= 4:
+            break
+    return True
+
+
+def skip_rest(fr: Framer, limit: int | None) -> bool:
+    """Read the rest of the stream (to learn its length), the cursor at its end.
+
+    False if the stream goes on past ``limit``: the cursor then stops at ``limit``.
+    """
+    while not fr.eof:
+        if limit is not None and fr.base + fr.filled >= limit:
+            fr.pos = max(fr.pos, min(limit - fr.base, fr.filled))
+            if fr.at_end():
+                break
+            return False
+        fr.pos = fr.filled
+        fr.fill(1)
+    fr.pos = fr.filled
     return True
 
 

@@ -1,0 +1,85 @@
+"""Reading and check share one walk over the body (mongoarchive/_walk.py), under two policies."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import mongoarchive
+from mongoarchive import _walk
+from mongoarchive.checker import check_archive
+from mongoarchive.errors import MongoArchiveError
+from mongoarchive.testing import Damage, archives, damaged_archives
+
+PACKAGE = Path(mongoarchive.__file__).parent
+
+
+def _validate(data: bytes) -> tuple[list[dict[str, Any]], list[tuple[str, int | None, str | None]]]:
+    """The reader's summaries and warnings (code, offset, namespace)."""
+    with mongoarchive.open(io.BytesIO(data)) as archive:
+        summaries = [s.to_dict() for s in archive.validate().values()]
+        return summaries, [(w.code, w.offset, w.namespace) for w in archive.warnings]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(archives(gzip=None))
+def test_check_of_an_intact_archive_is_validate(item: tuple[Any, bytes]) -> None:
+    """Same walk, same findings: the reader's warnings are check's problems, and the summaries
+    (counts, bytes, segments and CRCs of every namespace) are the same."""
+    _, data = item
+    summaries, warnings = _validate(data)
+    result = check_archive(io.BytesIO(data))
+    assert [(p.code, p.offset, p.namespace) for p in result.problems] == warnings
+    assert result.unchecked == []
+    assert [s.to_dict() for s in result.namespaces.values()] == summaries
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_archives())
+def test_check_reports_what_the_reader_raises(damage: Damage) -> None:
+    """The reader's policy raises where check's records: the reader's error is one of check's problems."""
+    try:
+        with mongoarchive.open(io.BytesIO(damage.data)) as archive:
+            archive.validate()
+    except MongoArchiveError as exc:
+        # Where the reader finds no magic, check looks further and may name "data-before-magic".
+        codes = {exc.code, "data-before-magic"} if exc.code == "bad-magic" else {exc.code}
+        raised = {(code, exc.offset, exc.namespace) for code in codes}
+    else:
+        pytest.fail("the reader accepted a damaged archive")
+    found = {(p.code, p.offset, p.namespace) for p in check_archive(io.BytesIO(damage.data)).problems}
+    assert raised & found, (raised, found)
+
+
+def test_check_walks_the_body_with_the_readers_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One walk: check's body is ``Walk.body``, not a copy of it."""
+    calls: list[str] = []
+    body = _walk.Walk.body
+
+    def counted(self: _walk.Walk, *args: Any, **kwargs: Any) -> Any:
+        calls.append(type(self.policy).__name__)
+        return body(self, *args, **kwargs)
+
+    monkeypatch.setattr(_walk.Walk, "body", counted)
+    data = Path(__file__).parent.parent / "spec" / "vectors" / "valid" / "sample.archive"
+    assert check_archive(data).ok()
+    with mongoarchive.open(data) as archive:
+        archive.validate()
+    assert calls == ["CheckPolicy", "ReadPolicy"]
+
+
+def test_codes_of_the_walk_and_checks_modules_are_in_the_release_table() -> None:
+    """Every code check can report from its own modules is placed in the release table (spec §7)."""
+    from mongoarchive._releases import REFUSED
+
+    modules = ("checker.py", "_check_prelude.py", "_check_report.py", "_walk.py", "_skip_damage.py")
+    source = "\n".join((PACKAGE / m).read_text() for m in modules)
+    found = set(re.findall(r'code="([a-z0-9.-]+)"', source))
+    found |= set(re.findall(r'Problem\(\s*"(?:error|warning)",\s*"([a-z0-9.-]+)"', source))
+    assert {"duplicate-entry", "data-before-magic", "damage-limit", "data-after-eof"} <= found
+    assert found - set(REFUSED) == set()
