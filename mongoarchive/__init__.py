@@ -65,8 +65,8 @@ if TYPE_CHECKING:
         Segment,
     )
     from .pack import pack
-    from .restore import RestoreOptions, RestoreResult, restore
     from .reader import ArchiveReader, NamespaceConsumer
+    from .restore import RestoreOptions, RestoreResult, restore
     from .rewrite import rewrite
     from .salvage import SalvageReport, salvage
     from .stats import stats
