@@ -357,11 +357,12 @@ def test_every_problem_code_is_in_the_release_table() -> None:
     found |= set(
         re.findall(r'"([a-z0-9.-]+)" if viewless_server else', (package / "_releases.py").read_text())
     )
-    # Errors of the dump driver (connection, authentication, oplog) are never check problems.
+    # Errors of the dump and restore drivers (connection, authentication, ...) are never check problems.
+    drivers = (mongoarchive.errors.DumpError, mongoarchive.errors.RestoreError)
     found |= {
         cls.default_code
         for cls in vars(mongoarchive.errors).values()
-        if isinstance(cls, type) and not issubclass(cls, mongoarchive.errors.DumpError)
+        if isinstance(cls, type) and not issubclass(cls, drivers)
     }
     found -= {"error", "invalid-archive", "bad-framing", "bad-document", "io-error", "usage"}
     assert {"crc-unverifiable", "bad-server-version", "bad-bson", "viewless-timeseries"} <= found

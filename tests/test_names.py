@@ -105,6 +105,8 @@ VERB_ARGS: dict[str, list[list[str]]] = {
         ["export", "IN", "out", "--force", "--format", "csv", "--fields", "_id"],
     ],
     "stats": [["stats", "IN"], ["stats", "IN", "--format", "json"]],
+    # --dryRun reads and checks the whole archive and contacts no server.
+    "restore": [["restore", "IN", "--dryRun"], ["restore", "IN", "--dryRun", "--format", "json"]],
 }
 #: Verbs whose outputs may be anything under work/out (a directory of their own).
 INTO_DIRECTORY = {"split", "unpack", "export"}

@@ -104,3 +104,15 @@ def test_cli_defaults_match_the_library() -> None:
     assert check_verb.DEFAULT_MAX_DAMAGE == checker.DEFAULT_MAX_DAMAGE
     assert salvage_verb.DEFAULT_MAX_DAMAGE == sys.modules["mongoarchive.salvage"].DEFAULT_MAX_DAMAGE
     assert callable(salvage)
+
+
+def test_export_verb_defaults_match_the_library() -> None:
+    """cli/export.py keeps copies of the library's defaults so that building the parser loads no Arrow."""
+    from mongoarchive import export as export_module
+    from mongoarchive.cli import export as export_verb
+
+    library = sys.modules["mongoarchive.export"]
+    assert callable(export_module)
+    assert tuple(export_verb.FORMATS) == tuple(library.FORMATS)
+    for name in ("MANIFEST", "ROW_GROUP_BYTES", "BUFFER_BYTES"):
+        assert getattr(export_verb, name) == getattr(library, name), name

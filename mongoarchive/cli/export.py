@@ -14,8 +14,14 @@ from typing import Any
 
 from .._text import plural
 from ..errors import UsageError
-from ..export import BUFFER_BYTES, FORMATS, MANIFEST, ROW_GROUP_BYTES, export
 from ._common import add_ns_arguments, open_input, quiet
+
+# The library's defaults (mongoarchive/export.py; tests/test_startup.py keeps them equal): the
+# library, and with it the Arrow conversion, loads with run(), not when the parser is built.
+FORMATS = ("parquet", "arrow", "jsonl", "csv")
+MANIFEST = "_manifest.json"
+ROW_GROUP_BYTES = 16 * 1024 * 1024
+BUFFER_BYTES = 64 * 1024 * 1024
 
 NAME = "export"
 HELP = "export the documents to Parquet, Arrow IPC, JSON lines or CSV, one output per namespace"
@@ -90,6 +96,8 @@ def _load_schema(path: str | None) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..export import export
+
     if args.row_group_mib <= 0 or args.buffer_mib <= 0 or args.rows_per_file < 0:
         raise UsageError("--row-group-mib and --buffer-mib must be positive, --rows-per-file not negative")
     query: Any = None

@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._text import plural, printable
-from ..restore import RestoreOptions, RestoreResult, cleanup_staging, restore
 from ._common import add_format_argument, add_input_arguments, input_paths, is_terminal, quiet
+
+if TYPE_CHECKING:  # pymongo loads with run(), not when the parser is built
+    from ..restore import RestoreOptions, RestoreResult
 
 NAME = "restore"
 HELP = "restore an archive into a live MongoDB (as mongorestore --archive), atomically per namespace"
@@ -193,6 +195,8 @@ def render(result: RestoreResult) -> str:
 
 
 def _options(args: argparse.Namespace) -> RestoreOptions:
+    from ..restore import RestoreOptions
+
     return RestoreOptions(
         uri=args.uri,
         host=args.host,
@@ -228,6 +232,8 @@ def _options(args: argparse.Namespace) -> RestoreOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..restore import cleanup_staging, restore
+
     options = _options(args)
     if args.cleanup:
         dropped = cleanup_staging(options)

@@ -11,7 +11,6 @@ import sys
 from typing import Any
 
 from .._text import printable
-from ..stats import stats
 from ._common import add_format_argument, add_ns_arguments, is_terminal, open_input
 
 NAME = "stats"
@@ -92,6 +91,8 @@ def render_rich(report: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..stats import stats
+
     with open_input(args.input, args, "reading") as handle:
         result = stats(
             handle, include=args.ns_include, exclude=args.ns_exclude, sample=args.sample, seed=args.seed
