@@ -13,10 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from official_dumps import RELEASES, Dumps
 from official_dumps import official_dumps as official_dumps  # the fixture
+from paths import SHARED_VECTORS, SPEC_VECTORS
 
 import mongoarchive
-from mongoarchive.errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
+from mongoarchive._packrecord import RECORD_FILE
+from mongoarchive.errors import DocumentError, MetadataError, MongoArchiveError, NamespaceError, UsageError
 from mongoarchive.pack import pack, scan
+from mongoarchive.testing import mongodump_like
 from mongoarchive.unpack import unpack
 
 
@@ -76,6 +79,22 @@ def test_unpack_then_pack_of_an_official_single_writer_archive(
     assert prelude_and_body(tmp_path / "p.archive") == prelude_and_body(d.archive1)
 
 
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("jobs", ["archive1", "archive4"])
+def test_pack_replays_the_record_of_an_official_archive(
+    official_dumps: dict[str, Dumps], release: str, jobs: str, tmp_path: Path
+) -> None:
+    """With the pack record, even a mongodump -j 4 interleaving comes back byte for byte."""
+    src = getattr(official_dumps[release], jobs)
+    unpack(src, tmp_path / "d", pack_record=True)
+    result = pack(tmp_path / "d", tmp_path / "p.archive")
+    assert (result.order, result.note) == ("record", None)
+    assert (tmp_path / "p.archive").read_bytes() == src.read_bytes()
+    # Without the record, the Go map's prelude order and the -j 4 interleaving are lost.
+    pack(tmp_path / "d", tmp_path / "s.archive", use_record=False, concurrent_collections=1)
+    assert (tmp_path / "s.archive").read_bytes() != src.read_bytes()
+
+
 # -- pack(unpack(a)) == a ----------------------------------------------------------
 # Names the writer (and a server) accepts: no NUL, no "$" in a collection name, no "." in a database name.
 NAMES = st.text(st.characters(codec="utf-8", exclude_characters="\x00$"), min_size=1, max_size=12)
@@ -121,6 +140,139 @@ def test_pack_of_unpack_is_the_identity(tmp_path_factory: pytest.TempPathFactory
     out = io.BytesIO()
     pack(root / "d", out, concurrent_collections=jobs)
     assert out.getvalue() == data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mongodump_like(max_collections=5))
+def test_pack_of_unpack_with_the_record_is_the_identity(
+    tmp_path_factory: pytest.TempPathFactory, case: tuple[object, bytes]
+) -> None:
+    """Interleaved blocks, views, timeseries, users and roles, the oplog: all come back."""
+    data = case[1]
+    root = tmp_path_factory.mktemp("rec")
+    unpack(io.BytesIO(data), root / "d", pack_record=True)
+    out = io.BytesIO()
+    result = pack(root / "d", out)
+    assert result.note is None
+    assert out.getvalue() == data
+
+
+def _single_writer_vectors() -> list[Path]:
+    """The vectors the official writer made, or ours that write what it writes (not tolerated-*)."""
+    ours = [p for p in sorted((SPEC_VECTORS / "valid").glob("*.archive")) if "tolerated" not in p.name]
+    theirs = [p for p in sorted(SHARED_VECTORS.glob("*.archive")) if p.name != "bad-format.archive"]
+    return ours + theirs
+
+
+@pytest.mark.parametrize("vector", _single_writer_vectors(), ids=lambda p: p.name)
+def test_pack_of_unpack_of_every_vector(vector: Path, tmp_path: Path) -> None:
+    data = vector.read_bytes()
+    gz = data[:2] == b"\x1f\x8b"
+    unpack(vector, tmp_path / "d", pack_record=True, gzip=gz)
+    result = pack(tmp_path / "d", tmp_path / "p.archive", gzip=gz)
+    assert result.order == "record"
+    out = (tmp_path / "p.archive").read_bytes()
+    assert (gzip.decompress(out) if gz else out) == (gzip.decompress(data) if gz else data)
+
+
+def test_no_shared_vectors_is_a_reason_not_a_pass() -> None:
+    if not SHARED_VECTORS.is_dir():
+        pytest.skip(f"the real mongodump archives are not in {SHARED_VECTORS}")
+    assert any(p.parent == SHARED_VECTORS for p in _single_writer_vectors())
+
+
+# -- a record that does not match the directory ------------------------------------------
+def _interleaved(tmp_path: Path) -> tuple[Path, bytes]:
+    """An archive whose blocks interleave, unpacked with its record into tmp_path/d."""
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="8.0.4", tool_version="100.18.0") as w:
+        a, b = (w.add_collection("db", name, '{"indexes":[]}') for name in ("b", "a"))
+        for i in range(3):
+            for ns_writer in (a, b):
+                ns_writer.write({"_id": i, "pad": "x" * 10})
+                ns_writer.flush()
+    unpack(io.BytesIO(out.getvalue()), tmp_path / "d", pack_record=True)
+    return tmp_path / "d", out.getvalue()
+
+
+def _sorted_pack(d: Path) -> bytes:
+    out = io.BytesIO()
+    pack(d, out, use_record=False)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d: (d / "db" / "new.bson").write_bytes(mongoarchive_bson({"_id": 1})), "does not list"),
+        (
+            lambda d: (d / "db" / "a.bson").unlink() or (d / "db" / "a.metadata.json").unlink(),
+            "does not hold",
+        ),
+        (lambda d: (d / "db" / "a.bson").write_bytes(mongoarchive_bson({"_id": 9})), "not the size"),
+        (lambda d: (d / RECORD_FILE).write_text("{}"), "mongoarchive_pack_record"),
+        (lambda d: (d / RECORD_FILE).write_bytes(b"\xff"), "not JSON"),
+        (lambda d: (d / "prelude.json").write_text('{"ServerVersion":"7.0.1","ToolVersion":"x"}'), "prelude"),
+    ],
+    ids=["added", "removed", "resized", "not-ours", "not-json", "prelude"],
+)
+def test_a_record_that_does_not_match_is_ignored_with_a_warning(
+    tmp_path: Path, change: object, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, original = _interleaved(tmp_path)
+    assert pack(d, io.BytesIO()).order == "record"
+    change(d)  # type: ignore[operator]
+    out = io.BytesIO()
+    result = pack(d, out)
+    assert result.order == "sorted" and result.note is not None and why in result.note
+    assert out.getvalue() == _sorted_pack(d) != original
+    status, _, err = run(capsys, "pack", str(d), str(tmp_path / "p.archive"))
+    assert status == 0
+    assert err.startswith("mongoarchive pack: warning: .mongoarchive-pack.json ignored") and why in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_same_size_file_with_other_documents_is_an_error_and_nothing_written(tmp_path: Path) -> None:
+    d, _ = _interleaved(tmp_path)
+    data = (d / "db" / "a.bson").read_bytes()
+    one = mongoarchive_bson({"_id": 0, "pad": "x" * 10})
+    merged = mongoarchive_bson({"_id": 0, "pad": "x" * (10 + 2 * len(one))})
+    assert len(merged) == len(data)  # three documents become one of the same size
+    (d / "db" / "a.bson").write_bytes(merged)
+    with pytest.raises(MetadataError, match="does not match the pack record") as info:
+        pack(d, tmp_path / "p.archive")
+    assert info.value.code == "bad-pack-record" and info.value.namespace == "db.a"
+    assert "remove .mongoarchive-pack.json" in str(info.value)
+    assert not (tmp_path / "p.archive").exists()
+    assert pack(d, tmp_path / "p.archive", use_record=False).order == "sorted"
+
+
+def test_explicit_header_fields_override_the_record(tmp_path: Path) -> None:
+    d, original = _interleaved(tmp_path)
+    with mongoarchive.open(io.BytesIO(original)) as archive:
+        assert archive.header.concurrent_collections == 4
+    out = io.BytesIO()
+    pack(d, out, concurrent_collections=1, tool_version="t")
+    with mongoarchive.open(io.BytesIO(out.getvalue())) as archive:
+        assert (archive.header.concurrent_collections, archive.header.tool_version) == (1, "t")
+        body = out.getvalue()[archive.body_offset :]
+    assert body == original[len(original) - len(body) :]  # the blocks are still the record's
+
+
+def test_unpack_writes_the_record_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, original = _interleaved(tmp_path)
+    (tmp_path / "src.archive").write_bytes(original)
+    status, _, err = run(capsys, "unpack", str(tmp_path / "src.archive"), str(tmp_path / "e"))
+    assert status == 0 and not (tmp_path / "e" / RECORD_FILE).exists()
+    status, _, err = run(
+        capsys, "unpack", "--pack-record", str(tmp_path / "src.archive"), str(tmp_path / "f")
+    )
+    assert status == 0 and (tmp_path / "f" / RECORD_FILE).is_file()
+    status, _, err = run(capsys, "pack", str(tmp_path / "f"), str(tmp_path / "p.archive"))
+    assert status == 0 and err == ""
+    assert (tmp_path / "p.archive").read_bytes() == original
+    status, _, err = run(capsys, "pack", "--no-pack-record", str(tmp_path / "f"), str(tmp_path / "q.archive"))
+    assert status == 0 and (tmp_path / "q.archive").read_bytes() != original
 
 
 def test_pack_of_unpack_gzip(tmp_path: Path) -> None:

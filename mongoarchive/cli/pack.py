@@ -14,7 +14,7 @@ import sys
 from .._remote import refuse_url_directory
 from .._text import plural
 from ..errors import UsageError
-from ._common import add_format_argument, quiet, refuse_binary_terminal
+from ._common import add_format_argument, quiet, refuse_binary_terminal, warning_line
 
 NAME = "pack"
 HELP = "write a mongodump --out directory as the archive mongodump --archive would have written"
@@ -37,12 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrent-collections",
         type=int,
-        default=4,
+        default=None,
         metavar="N",
-        help="the header's concurrent_collections, mongodump's -j (default: 4)",
+        help="the header's concurrent_collections, mongodump's -j (default: the pack record's, else 4)",
     )
     parser.add_argument("--gzip", action="store_true", help="gzip the archive, as mongodump --archive --gzip")
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    parser.add_argument(
+        "--no-pack-record",
+        dest="use_record",
+        action="store_false",
+        help="pack in sorted order even where DIR holds the pack record unpack --pack-record writes",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         tool_version=args.tool_version,
         concurrent_collections=args.concurrent_collections,
         gzip=args.gzip,
+        use_record=args.use_record,
     )
+    if result.note is not None:
+        print(warning_line(result.note, "mongoarchive pack"), file=sys.stderr)
     out = sys.stderr if args.output == "-" else sys.stdout
     if args.format == "json":
         json.dump(result.to_dict(), out, indent=2)

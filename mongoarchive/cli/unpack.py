@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from .._packrecord import RECORD_FILE
 from .._remote import refuse_url_directory
 from .._text import plural
 from ._common import add_format_argument, open_input, quiet
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="leave out prelude.json (mongodump before 100.18 does not write it)",
     )
+    parser.add_argument(
+        "--pack-record",
+        action="store_true",
+        help=f"also write DIR/{RECORD_FILE}, so that pack writes this very archive back, byte for byte",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
     with open_input(args.input, args, "unpacking") as handle:
         result = unpack(
-            handle, args.directory, gzip=args.gzip, force=args.force, prelude_json=args.prelude_json
+            handle,
+            args.directory,
+            gzip=args.gzip,
+            force=args.force,
+            prelude_json=args.prelude_json,
+            pack_record=args.pack_record,
         )
     if args.format == "json":
         json.dump(result.to_dict(), sys.stdout, indent=2)
