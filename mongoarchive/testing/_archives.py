@@ -134,7 +134,7 @@ def mongodump_like(
 
     Its header (version "0.1", a 100.x tool version, X.Y.Z server), entries
     with a ``type`` and mongodump's metadata, collections in pieces, views
-    without data, timeseries with the db's ``system.views``, users and roles,
+    without data, timeseries (no ``system.views`` entry: mongodump skips it), users and roles,
     and the oplog last; every namespace gets a data block, then its EOF (§3, §5, §9).
     """
     server = draw(st.sampled_from(server_versions))
@@ -148,12 +148,8 @@ def mongodump_like(
         if claimed & _claims(db, coll, kind):
             continue
         claimed |= _claims(db, coll, kind)
+        # No D.system.views beside views and timeseries: mongodump skips D.system.* (§5.3).
         entries.append((db, coll, draw(collection_metadata(kind, coll)), kind))
-        if kind in ("view", "timeseries") and (db, "system.views") not in claimed:
-            claimed.add((db, "system.views"))
-            entries.append(
-                (db, "system.views", draw(collection_metadata("collection", "system.views")), "collection")
-            )
     if entries and draw(st.integers(0, 4)) == 0:
         db = entries[0][0]
         for name in ("$admin.system.users", "$admin.system.roles", "$admin.system.version"):
