@@ -8,6 +8,7 @@ test_pack.py; the fixture skips when the official tools or SecantusDB are absent
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import os
 import subprocess
@@ -38,6 +39,10 @@ def seed(client: Any) -> None:
     # More than 16 MiB: the writer hands it over in several buffers (spec §9).
     a.big.insert_many([{"_id": i, "blob": "x" * MIB} for i in range(17)])
     a.plain.create_index("x", name="x_1")
+    # SecantusDB accepts timeseries options but lists the collection as type "collection" and keeps
+    # its documents under its own name (no system.buckets.ts): mongodump dumps it as a collection.
+    a.create_collection("ts", timeseries={"timeField": "t", "metaField": "m"})
+    a.ts.insert_one({"t": datetime.datetime(2024, 1, 1), "m": 1, "x": 1})
     client.beta.b.insert_many([{"_id": i} for i in range(10)])
 
 
