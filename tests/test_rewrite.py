@@ -538,3 +538,89 @@ def test_rename_keeps_a_newline_in_a_name(name: str) -> None:
     from mongoarchive.nsrename import Renamer
 
     assert Renamer([("0.*", "zz0.*")])(name) == "zz" + name
+
+
+# -- renaming a timeseries collection (§5.4) ------------------------------------------------
+def _ts_archive(server_version: str) -> bytes:
+    """db ``iot``: timeseries ``weather`` (one bucket) and a plain ``other``."""
+    meta = {"options": {"timeseries": {"timeField": "t", "metaField": "m"}}, "indexes": []}
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version=server_version, tool_version="100.18.0") as w:
+        ts = w.add_collection(
+            "iot",
+            "weather",
+            json.dumps({**meta, "collectionName": "weather"}, separators=(",", ":")),
+            type="timeseries",
+        )
+        other = w.add_collection("iot", "other", '{"indexes":[],"collectionName":"other"}')
+        ts.write({"_id": 1, "meta": 1, "control": {"version": 1}})
+        other.write({"_id": 2})
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("server", "data_ns"), [("7.0.14", "lab.system.buckets.climate"), ("8.3.0", "lab.climate")]
+)
+def test_renaming_a_timeseries_renames_its_buckets_and_metadata(server: str, data_ns: str) -> None:
+    src = _ts_archive(server)
+    out = copy(src, rename={"iot.weather": "lab.climate"})
+    with mongoarchive.open(io.BytesIO(out)) as archive:
+        entries = {str(c.namespace): c for c in archive.collections}
+        assert set(entries) == {"lab.climate", "iot.other"}
+        climate = entries["lab.climate"]
+        assert climate.type == "timeseries"
+        meta = json.loads(climate.metadata)
+        assert meta["collectionName"] == "climate" and meta["options"]["timeseries"]["timeField"] == "t"
+        assert sorted(str(ns) for ns, _ in archive.documents()) == sorted([data_ns, "iot.other"])
+        got = {str(ns): n.documents for ns, n in archive.namespaces.items()}
+    assert got[data_ns] == 1 and not any("weather" in ns for ns in got)
+    # Renamed back, the archive is the input again, byte for byte.
+    assert copy(out, rename={"lab.climate": "iot.weather"}) == src
+
+
+def test_a_wildcard_rename_takes_the_buckets_along() -> None:
+    src = SPEC_VECTORS / "valid" / "timeseries-pre83.archive"
+    out = copy(src, rename={"iot.*": "lab.*"})
+    got = documents(out)
+    assert set(got) == {"lab.system.buckets.weather", "lab.system.views"}
+    assert got["lab.system.buckets.weather"] == documents(src.read_bytes())["iot.system.buckets.weather"]
+    assert copy(out, rename={"lab.*": "iot.*"}) == src.read_bytes()
+
+
+@pytest.mark.parametrize("server", ["7.0.14", "8.3.0"])
+def test_a_rename_onto_a_timeseries_buckets_name_is_refused_before_writing(
+    server: str, tmp_path: Path
+) -> None:
+    src = _ts_archive(server)
+    with pytest.raises(NamespaceError, match=r"would both become 'iot\.system\.buckets\.weather'") as info:
+        rewrite(io.BytesIO(src), tmp_path / "o.archive", rename={"iot.other": "iot.system.buckets.weather"})
+    assert info.value.code == "rename-collision"
+    assert not (tmp_path / "o.archive").exists()
+    with pytest.raises(NamespaceError, match=r"would both become 'iot\.system\.buckets\.x'"):
+        rewrite(
+            io.BytesIO(src),
+            io.BytesIO(),
+            rename={"iot.weather": "iot.x", "iot.other": "iot.system.buckets.x"},
+        )
+
+
+def test_restore_renames_a_timeseries_into_the_renamed_buckets() -> None:
+    """restore's plan (nsrename's Renamer) inserts a renamed timeseries into system.buckets.<new>."""
+    from mongoarchive._restore_plan import build_plan
+    from mongoarchive.nsfilter import NamespaceFilter
+
+    with mongoarchive.open(SPEC_VECTORS / "valid" / "timeseries-pre83.archive") as archive:
+        entries = list(archive.collections)
+    plan = build_plan(
+        entries,
+        select=NamespaceFilter(),
+        rename=Renamer([("iot.weather", "lab.climate")]),
+        target_buckets=True,
+        oplog_replay=False,
+        restore_db_users=False,
+        no_options=False,
+        no_indexes=False,
+    )
+    [target] = [t for t in plan.targets if t.kind == "timeseries"]
+    assert (str(target.target), str(target.insert_ns)) == ("lab.climate", "lab.system.buckets.climate")
+    assert plan.by_data[Namespace("iot", "system.buckets.weather")] is target
