@@ -23,25 +23,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._io import AtomicSink, open_sink
+from ._rewrite_io import MAGIC, TERMINATOR, _Blocks, _Tap, open_input, prelude_bytes, read_ahead
+from ._rewrite_plan import OPLOG, _entry_bytes, _Plan, _plans
 from .errors import ArchiveIOError, NamespaceError, TrailingDataError, UsageError
 from .layout import escape_collection
 from .model import Namespace
 from .nsfilter import NamespaceFilter
 from .nsrename import Renamer
-from .rewrite import (
-    MAGIC,
-    OPLOG,
-    TERMINATOR,
-    _Blocks,
-    _body,
-    _entry_bytes,
-    _Plan,
-    _plans,
-    _Tap,
-    open_input,
-    prelude_bytes,
-    read_ahead,
-)
+from .rewrite import _body
 
 __all__ = ["MergeResult", "SplitResult", "merge", "split"]
 

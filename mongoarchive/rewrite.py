@@ -12,29 +12,23 @@ Blocks that become adjacent because a block between them was dropped are
 merged, as the multiplexer would have written them.  Memory stays bounded: one
 document and the reader's read-ahead.
 
-The header and prelude entries that do not change are copied as read, so the
-reader's source is wrapped to keep the bytes of the current position (the
-public reader yields the parsed values only).
+The plan (what each namespace becomes) is ``_rewrite_plan``'s, the input's
+prelude bytes and the block writer ``_rewrite_io``'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-import bson
-from bson import json_util
-from bson.codec_options import CodecOptions
-from bson.int64 import Int64
-from bson.json_util import CANONICAL_JSON_OPTIONS
-from bson.son import SON
-
-from ._crc import crc64, to_int64
+from ._crc import crc64
 from ._framing import split_run
-from ._io import Source, open_sink, open_source
-from .errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
-from .model import CollectionEntry, Namespace, NamespaceEnd, Segment
+from ._io import open_sink
+from ._rewrite_io import _Blocks, _namespace_header, open_input, prelude_bytes
+from ._rewrite_plan import OPLOG, MetadataFn, _Plan, _plans, check_patterns
+from .errors import DocumentError, MongoArchiveError
+from .model import Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter
 from .nsrename import Renamer, escape_pattern
 from .reader import ArchiveReader
@@ -52,19 +46,6 @@ __all__ = [
 
 #: Gets a document's namespace in the input and its BSON bytes; returns new bytes or None (drop it).
 DocumentFn = Callable[[Namespace, bytes], "bytes | Mapping[str, Any] | None"]
-#: Gets the input namespace and the parsed metadata (options, indexes...); returns the new metadata.
-MetadataFn = Callable[[Namespace, dict[str, Any]], dict[str, Any]]
-
-OPLOG = Namespace("", "oplog")
-MAGIC = b"\x6d\xe2\x99\x81"
-TERMINATOR = b"\xff\xff\xff\xff"
-_BUCKETS = "system.buckets."
-_SON: CodecOptions[Any] = CodecOptions(document_class=SON)
-
-
-def _split(name: str) -> Namespace:
-    db, _, coll = name.partition(".")
-    return Namespace(db, coll)
 
 
 # -- metadata edits ----------------------------------------------------------------
@@ -90,80 +71,6 @@ def drop_indexes(
     return edit
 
 
-def _dump_metadata(meta: dict[str, Any]) -> str:
-    # mongodump writes canonical Extended JSON v2 without spaces (§3.2).
-    return json_util.dumps(meta, json_options=CANONICAL_JSON_OPTIONS, separators=(",", ":"))
-
-
-# -- reading with the raw bytes at hand ----------------------------------------------
-class _Tap:
-    """A reader source that keeps the bytes of the prelude, to copy its parts as they are.
-
-    Only the prelude: ``stop`` ends the keeping once it is read (copying every
-    byte of the body would cost as much as reading it); the body's headers come
-    from the reader (``ArchiveReader._last_header``).
-    """
-
-    def __init__(self, source: Source) -> None:
-        self._source = source
-        self.gzip = source.gzip
-        self.name = source.name
-        self.buf = bytearray()
-        self.keeping = True
-
-    def readinto(self, view: memoryview) -> int:
-        n = self._source.readinto(view)
-        if self.keeping:
-            self.buf += view[:n]
-        return n
-
-    def stop(self) -> None:
-        """Keep what was read so far (the prelude and some read-ahead), and no more."""
-        self.keeping = False
-
-    def take(self, offset: int) -> bytes:
-        """The length-prefixed document at stream ``offset`` (in the prelude)."""
-        size = int.from_bytes(self.buf[offset : offset + 4], "little")
-        return bytes(self.buf[offset : offset + size])
-
-    def read_rest(self, n: int = -1) -> bytes:
-        """Read on from the source without keeping the bytes (what follows the archive)."""
-        if n >= 0:
-            buf = bytearray(n)
-            got = self._source.readinto(memoryview(buf))
-            return bytes(buf[:got])
-        parts = []
-        while chunk := self.read_rest(1024 * 1024):
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        self._source.close()
-
-
-# -- the plan: what each input namespace becomes ---------------------------------------
-@dataclasses.dataclass(slots=True)
-class _Plan:
-    entry: CollectionEntry
-    out: Namespace
-    out_data: Namespace  # the output's data namespace (system.buckets.X for timeseries, §5.4)
-    documents_change: bool
-    raw_entry: bytes | None  # None: the entry is rebuilt
-    metadata: str
-    written: int = 0  # blocks written for it
-    sink: _Blocks | None = None  # the output it goes to
-
-    def route(self, data_ns: Namespace) -> bool:
-        """Set ``out_data`` for input data namespace ``data_ns``; True if its header changes."""
-        if data_ns != self.entry.namespace:
-            self.out_data = Namespace(self.out.db, _BUCKETS + self.out.collection)
-        return self.out_data != data_ns
-
-    crc: int = 0
-    documents: int = 0
-    bytes: int = 0
-
-
 @dataclasses.dataclass(slots=True)
 class RewriteResult:
     """Per output namespace: (input namespace, documents, bytes, CRC); what was dropped."""
@@ -183,139 +90,6 @@ class RewriteResult:
             "dropped": [str(ns) for ns in self.dropped],
             "documents_dropped": self.documents_dropped,
         }
-
-
-def _check_patterns(patterns: Iterable[str], what: str) -> list[str]:
-    out = list(patterns)
-    for pattern in out:
-        if "$" in pattern:
-            # mongorestore refuses '$' in include/exclude patterns.
-            raise UsageError(f"{what} {pattern!r}: '$' is not allowed in include/exclude patterns")
-    return out
-
-
-def _plans(
-    archive: ArchiveReader,
-    tap: _Tap,
-    select: NamespaceFilter,
-    rename: Renamer,
-    metadata: MetadataFn | None,
-    documents_change: Callable[[Namespace], bool],
-    keep_oplog: bool,
-    outputs: dict[Namespace, str],
-    origin: str = "",
-) -> tuple[dict[Namespace, _Plan | None], list[_Plan], list[Namespace]]:
-    """What each namespace of ``archive`` becomes; ``outputs`` (output -> source) is shared across inputs."""
-    by_data: dict[Namespace, _Plan | None] = {}
-    kept: list[_Plan] = []
-    dropped: list[Namespace] = []
-    for entry in archive.collections:
-        ns = entry.namespace
-        names = [ns]
-        if entry.type == "timeseries":
-            names.append(Namespace(ns.db, _BUCKETS + ns.collection))  # §5.4
-        if ns == OPLOG:
-            # mongorestore keeps the oplog out of namespace matching and renaming (§5.1).
-            keep = keep_oplog
-            out = ns
-        else:
-            keep = select(ns) and entry.collection != "system.profile"
-            out = _split(rename(str(ns))) if rename else ns
-            if keep and out != ns and (not out.db or not out.collection):
-                raise NamespaceError(
-                    f"the rename gives {str(out)!r}, which is not db.collection",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="bad-rename",
-                    hint="--nsTo must name a database and a collection",
-                )
-        if not keep:
-            dropped.append(ns)
-            for name in names:
-                by_data[name] = None
-            continue
-        for claimed in {out, Namespace(out.db, _BUCKETS + out.collection)} if len(names) > 1 else {out}:
-            if claimed in outputs:
-                raise NamespaceError(
-                    f"{outputs[claimed]!r} and {origin + str(ns)!r} would both become {str(claimed)!r}",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="rename-collision",
-                    hint="map every namespace to a name of its own (check --nsFrom/--nsTo)",
-                )
-            outputs[claimed] = origin + str(ns)
-        text = entry.metadata
-        if text and (metadata is not None or out != ns):
-            meta = entry.parse_metadata().raw
-            before = _dump_metadata(meta)
-            if out != ns:
-                _rename_metadata(meta, ns, out)
-            if metadata is not None:
-                meta = metadata(ns, meta)
-            after = _dump_metadata(meta)
-            if after != before:
-                text = after
-        raw = tap.take(entry.offset) if entry.offset is not None else None
-        if out != ns or text != entry.metadata:
-            raw = None
-        plan = _Plan(entry, out, out, documents_change(ns), raw, text)
-        for name in names:
-            by_data[name] = plan
-        kept.append(plan)
-    return by_data, kept, dropped
-
-
-def _rename_metadata(meta: dict[str, Any], old: Namespace, new: Namespace) -> None:
-    # mongodump records the collection's name, and old servers each index's "ns" (§3.2).
-    if meta.get("collectionName") == old.collection:
-        meta["collectionName"] = new.collection
-    for index in meta.get("indexes") or []:
-        if isinstance(index, dict) and index.get("ns") == str(old):
-            index["ns"] = str(new)
-
-
-def _entry_bytes(plan: _Plan, tap: _Tap) -> bytes:
-    if plan.raw_entry is not None:
-        return plan.raw_entry
-    entry = plan.entry
-    doc: SON[str, Any]
-    if entry.offset is not None:
-        doc = bson.decode(tap.take(entry.offset), _SON)  # keeps extra fields and their types
-    else:
-        doc = SON([("db", ""), ("collection", ""), ("metadata", ""), ("size", entry.size)])
-        if entry.type is not None:
-            doc["type"] = entry.type
-    doc["db"], doc["collection"], doc["metadata"] = plan.out.db, plan.out.collection, plan.metadata
-    return bson.encode(doc)
-
-
-def _namespace_header(ns: Namespace, eof: bool, crc: int) -> bytes:
-    # §3.3: db, collection, EOF, CRC as int64, in this order.
-    return bson.encode(
-        SON([("db", ns.db), ("collection", ns.collection), ("EOF", eof), ("CRC", Int64(to_int64(crc)))])
-    )
-
-
-class _Blocks:
-    """The one place that writes framing bytes (spec §2): blocks opened, continued and closed."""
-
-    def __init__(self, sink: Any) -> None:
-        self.sink = sink
-        self.open: Namespace | None = None  # the data block being written
-        self.last = -1  # the input block (by number) written last
-
-    def data_block(self, ns: Namespace, header: bytes, block: int) -> None:
-        self.sink.write(header if self.open is None else TERMINATOR + header)
-        self.open = ns
-        self.last = block
-
-    def documents(self, raw: bytes) -> None:
-        self.sink.write(raw)
-
-    def eof_block(self, header: bytes, block: int) -> None:
-        self.sink.write((header if self.open is None else TERMINATOR + header) + TERMINATOR)
-        self.open = None
-        self.last = block
 
 
 def rewrite(
@@ -344,7 +118,7 @@ def rewrite(
     """
     pairs = list(rename.items()) if isinstance(rename, Mapping) else list(rename)
     renamer = Renamer(pairs)
-    select = NamespaceFilter(_check_patterns(include, "--nsInclude"), _check_patterns(exclude, "--nsExclude"))
+    select = NamespaceFilter(check_patterns(include, "--nsInclude"), check_patterns(exclude, "--nsExclude"))
     query_in = query_namespaces or (lambda ns: ns != OPLOG)
 
     def changes(ns: Namespace) -> bool:
@@ -369,28 +143,6 @@ def rewrite(
     name = dst if isinstance(dst, str) else str(getattr(dst, "name", "<stream>"))
     rows = [(p.entry.namespace, p.out, p.documents, p.bytes, p.crc) for p in kept]
     return RewriteResult(name, rows, dropped, dropped_docs)
-
-
-def open_input(src: Any) -> tuple[_Tap, ArchiveReader]:
-    """A reader of ``src`` whose source keeps the bytes needed to copy headers."""
-    tap = _Tap(open_source(src))
-    archive = ArchiveReader(cast(Source, tap))
-    tap.stop()
-    return tap, archive
-
-
-def read_ahead(archive: ArchiveReader, offset: int) -> bytes:
-    """What the reader read from stream ``offset`` on and did not consume (after an error there)."""
-    framer = archive._framer
-    return bytes(framer.buf[max(offset - framer.base, 0) : framer.filled])
-
-
-def prelude_bytes(tap: _Tap, plans: Iterable[_Plan], header: bytes | None = None) -> bytes:
-    """Magic, the archive header (copied unless given), the entries of ``plans``, terminator (§3)."""
-    parts = [MAGIC, header if header is not None else tap.take(4)]
-    parts.extend(_entry_bytes(plan, tap) for plan in plans)
-    parts.append(TERMINATOR)
-    return b"".join(parts)
 
 
 def _body(
