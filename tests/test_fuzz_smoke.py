@@ -71,10 +71,39 @@ def test_harness_runs_over_the_seed_corpus(name: str, corpus: Path) -> None:
 
 @pytest.mark.parametrize(
     "names",
-    [b"..\tx", b"a/b\tc", b"../../x\ty", b"\ttop", b"oplog.bson\tc\n\toplog", b"d\t..\n", b"d\tsl/ash"],
+    [
+        b"..\tx",
+        b"a/b\tc",
+        b"../../x\ty",
+        b"\ttop",
+        b"oplog.bson\tc\n\toplog",
+        b"d\t..\n",
+        b"d\tsl/ash",
+        b"/abs\tc",
+        b"d\\0x\tc",
+        b"d\t\xff\xfe",
+        b"d\ta b\nd\ta+b",
+        b".mongoarchive-pack.json\tc",
+        b"d\tw\tts\nd\tsystem.buckets.w",
+    ],
 )
 def test_unpack_harness_over_hostile_names(names: bytes) -> None:
     _import("fuzz_unpack").test_one_input(names)
+
+
+@pytest.mark.parametrize("names", [b"..\tx", b"a/b\tc", b"/abs\tc", b"d\\0x\tc", b"\ttop", b"d\t"])
+def test_hostile_names_reach_unpack_and_are_refused(names: bytes, tmp_path: Path) -> None:
+    """The harness frames names itself: unpack, not the writer, is what refuses them."""
+    import io
+
+    from mongoarchive.errors import NamespaceError
+    from mongoarchive.unpack import unpack
+
+    archive = _import("fuzz_unpack").archive_of_names(names)
+    with pytest.raises(NamespaceError) as info:
+        unpack(io.BytesIO(archive), tmp_path / "out")
+    assert info.value.code == "unsafe-name"
+    assert not (tmp_path / "out").exists()
 
 
 def test_unpack_harness_sees_a_write_outside(tmp_path: Path) -> None:
