@@ -310,3 +310,39 @@ def test_archives_without_types_lay_views_out_by_their_options(tmp_path: Path) -
         "db/v.metadata.json",
         "prelude.json",
     ]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_users_and_roles_layout_against_the_official_mongodump(release: str, tmp_path: Path) -> None:
+    """``--dumpDbUsersAndRoles``: unpack of the official archive is the official --out tree.
+
+    Skips, saying why, where the server cannot give mongodump what it asks for
+    (SecantusDB answers getParameter authSchemaVersion with nothing).
+    """
+    import subprocess
+
+    from dumpserver import SecantusServer, oracle_tool, secantusd_path
+
+    exe = oracle_tool(release, "mongodump")
+    if secantusd_path() is None:
+        pytest.skip("SecantusDB is not installed")
+    server = SecantusServer(tmp_path / "server").start()
+    try:
+        with server.client() as client:
+            client.shop.orders.insert_one({"_id": 1})
+            client.shop.command("createUser", "bob", pwd="pw", roles=[{"role": "read", "db": "shop"}])
+        common = [str(exe), f"--uri={server.uri}", "--db=shop", "--dumpDbUsersAndRoles"]
+        runs = [
+            subprocess.run([*common, f"--archive={tmp_path / 'a.archive'}"], capture_output=True, text=True),
+            subprocess.run([*common, f"--out={tmp_path / 'out'}"], capture_output=True, text=True),
+        ]
+    finally:
+        server.stop()
+    failed = [r for r in runs if r.returncode != 0]
+    if failed:
+        last = failed[0].stderr.strip().splitlines()[-1:] or ["(no output)"]
+        pytest.skip(f"mongodump {release} --dumpDbUsersAndRoles fails against SecantusDB: {last[0][-200:]}")
+    unpack(tmp_path / "a.archive", tmp_path / "u", prelude_json=release != "100.6.1")
+    mine, theirs = tree(tmp_path / "u"), tree(tmp_path / "out")
+    assert "shop/$admin.system.users.bson" in theirs
+    assert _metadata_as_json(mine) == _metadata_as_json(theirs)
