@@ -162,7 +162,8 @@ def unpack(
     replaces files that exist; ``prelude_json=False`` leaves out prelude.json,
     which releases before 100.18 do not write; ``pack_record=False`` leaves
     out the pack record (``.mongoarchive-pack.json``, what ``pack`` needs to
-    write the archive back byte for byte).  Raises MongoArchiveError
+    write the archive back byte for byte) and removes one an earlier unpack
+    left in ``directory``.  Raises MongoArchiveError
     subclasses only; on error the directory is left as it was.
     """
     target = Path(directory)
@@ -195,6 +196,9 @@ def unpack(
             _unpack_body(archive, files, staging, data, gzip)
             data.close_all()
             _move_into_place(staging, target, planned)
+            if files.record is None:
+                # A record of an earlier unpack no longer describes the directory.
+                (target / RECORD_FILE).unlink(missing_ok=True)
         except BaseException as exc:
             data.close_all()
             shutil.rmtree(staging, ignore_errors=True)

@@ -247,6 +247,17 @@ def test_a_same_size_file_with_other_documents_is_an_error_and_nothing_written(t
     assert pack(d, tmp_path / "p.archive", use_record=False).order == "sorted"
 
 
+def test_unpack_without_the_record_removes_a_stale_one(tmp_path: Path) -> None:
+    d, _ = _interleaved(tmp_path)
+    assert (d / RECORD_FILE).is_file()
+    other = io.BytesIO()
+    with mongoarchive.open(other, "w", server_version="8.0.4", tool_version="100.18.0") as w:
+        w.add_collection("db", "a", '{"indexes":[]}').write({"_id": "new"})
+    unpack(io.BytesIO(other.getvalue()), d, force=True)
+    assert not (d / RECORD_FILE).exists()
+    assert pack(d, io.BytesIO()).order == "sorted"
+
+
 def test_explicit_header_fields_override_the_record(tmp_path: Path) -> None:
     d, original = _interleaved(tmp_path)
     with mongoarchive.open(io.BytesIO(original)) as archive:
