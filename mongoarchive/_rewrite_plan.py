@@ -95,18 +95,33 @@ def _plans(
     by_data: dict[Namespace, _Plan | None] = {}
     kept: list[_Plan] = []
     dropped: list[Namespace] = []
+    declared = {e.namespace for e in archive.collections}
+    # §5.4: a timeseries X whose system.buckets.X has a prelude entry of its own gives its
+    # data to that entry, which then follows X (kept and renamed with it).
+    owned: dict[Namespace, CollectionEntry] = {}
+    for e in archive.collections:
+        buckets = Namespace(e.db, _BUCKETS + e.collection)
+        if e.type == "timeseries" and buckets in declared:
+            owned[buckets] = e
     for entry in archive.collections:
         ns = entry.namespace
         names = [ns]
-        if entry.type == "timeseries":
-            names.append(Namespace(ns.db, _BUCKETS + ns.collection))  # §5.4
+        buckets = Namespace(ns.db, _BUCKETS + ns.collection)
+        if entry.type == "timeseries" and buckets not in owned:
+            names.append(buckets)  # §5.4
+        owner = owned.get(ns)
         if ns == OPLOG:
             # mongorestore keeps the oplog out of namespace matching and renaming (§5.1).
             keep = keep_oplog
             out = ns
+        elif owner is not None and select(owner.namespace):
+            keep = True
+            owner_out = _split(rename(str(owner.namespace))) if rename else owner.namespace
+            out = Namespace(owner_out.db, _BUCKETS + owner_out.collection) if owner_out.collection else ns
         else:
             keep = select(ns) and entry.collection != "system.profile"
             out = _split(rename(str(ns))) if rename else ns
+        if ns != OPLOG:
             if keep and out != ns and (not out.db or not out.collection):
                 raise NamespaceError(
                     f"the rename gives {str(out)!r}, which is not db.collection",

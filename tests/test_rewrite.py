@@ -624,3 +624,55 @@ def test_restore_renames_a_timeseries_into_the_renamed_buckets() -> None:
     [target] = [t for t in plan.targets if t.kind == "timeseries"]
     assert (str(target.target), str(target.insert_ns)) == ("lab.climate", "lab.system.buckets.climate")
     assert plan.by_data[Namespace("iot", "system.buckets.weather")] is target
+
+
+def _ts_with_declared_buckets() -> bytes:
+    """Timeseries ``db.w`` beside an entry of its own for ``db.system.buckets.w``, which holds the
+    data (§5.4: mongodump never writes this; other writers do, and the reader accepts it).
+    Framed by hand: the writer refuses the shape."""
+    from bson.int64 import Int64
+
+    from mongoarchive._crc import crc64, to_int64
+
+    terminator = b"\xff\xff\xff\xff"
+    header = {"concurrent_collections": 4, "version": "0.1", "server_version": "7.0.0", "tool_version": "t"}
+    meta = '{"options":{"timeseries":{"timeField":"t"}},"indexes":[],"collectionName":"w"}'
+    ts = {"db": "db", "collection": "w", "metadata": meta, "size": 0, "type": "timeseries"}
+    bmeta = '{"indexes":[],"collectionName":"system.buckets.w"}'
+    buckets = {
+        "db": "db",
+        "collection": "system.buckets.w",
+        "metadata": bmeta,
+        "size": 0,
+        "type": "collection",
+    }
+    doc = bson.encode({"_id": 1})
+
+    def head(eof: bool, crc: int) -> bytes:
+        return bson.encode(
+            {"db": "db", "collection": "system.buckets.w", "EOF": eof, "CRC": Int64(to_int64(crc))}
+        )
+
+    prelude = b"\x6d\xe2\x99\x81" + bson.encode(header) + bson.encode(ts) + bson.encode(buckets) + terminator
+    return prelude + head(False, 0) + doc + terminator + head(True, crc64(doc)) + terminator
+
+
+@pytest.mark.parametrize(
+    ("rename", "expected"),
+    [
+        ({"db.w": "db.y"}, ["db.y", "db.system.buckets.y"]),
+        ({"db.*": "x.*"}, ["x.w", "x.system.buckets.w"]),
+    ],
+)
+def test_a_declared_buckets_entry_follows_its_timeseries(rename: dict[str, str], expected: list[str]) -> None:
+    src = _ts_with_declared_buckets()
+    out = copy(src, rename=rename)
+    with mongoarchive.open(io.BytesIO(out)) as archive:
+        assert [str(c.namespace) for c in archive.collections] == expected
+        meta = json.loads(archive.collections[1].metadata)
+        assert meta["collectionName"] == expected[1].split(".", 1)[1]
+        assert [str(ns) for ns, _ in archive.documents()] == [expected[1]]
+    back = {b: a for a, b in rename.items()}
+    assert copy(out, rename=back) == src
+    # Kept with its timeseries, though the pattern names only the timeseries.
+    assert [str(ns) for ns in documents(copy(src, include=["db.w"]))] == ["db.system.buckets.w"]
