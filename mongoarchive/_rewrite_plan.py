@@ -121,15 +121,14 @@ def _plans(
         else:
             keep = select(ns) and entry.collection != "system.profile"
             out = _split(rename(str(ns))) if rename else ns
-        if ns != OPLOG:
-            if keep and out != ns and (not out.db or not out.collection):
-                raise NamespaceError(
-                    f"the rename gives {str(out)!r}, which is not db.collection",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="bad-rename",
-                    hint="--nsTo must name a database and a collection",
-                )
+        if ns != OPLOG and keep and out != ns and (not out.db or not out.collection):
+            raise NamespaceError(
+                f"the rename gives {str(out)!r}, which is not db.collection",
+                offset=entry.offset,
+                namespace=str(ns),
+                code="bad-rename",
+                hint="--nsTo must name a database and a collection",
+            )
         if not keep:
             dropped.append(ns)
             for name in names:
