@@ -77,7 +77,9 @@ class Documents:
     """The whole BSON documents of one ``.bson`` file, handed out in runs of at most about 1 MiB.
 
     DocumentError (with the byte offset in the file) for a length that is not a
-    document's or a file that ends inside a document.  Opened at the first read.
+    document's or a file that ends inside a document.  Opened at the first read;
+    ``suspend`` closes it and drops its read-ahead, and the next read reopens it
+    where it was (so that many interleaved namespaces need few open files).
     """
 
     def __init__(self, path: Path, ns: str) -> None:
@@ -89,13 +91,25 @@ class Documents:
         self._offset = 0  # file offset of _buf[0]
         self._eof = False
 
+    @property
+    def is_open(self) -> bool:
+        return self._handle is not None
+
+    def suspend(self) -> None:
+        """Close the file and forget what was read ahead; reading goes on where it stopped."""
+        self.close()
+        self._offset += self._pos
+        self._buf, self._pos = b"", 0
+
     def _fill(self) -> bool:
         """Read more; False at the end of the file (an error if it ends inside a document)."""
         if self._eof:
             return False
-        if self._handle is None:
-            self._handle = _open(self.path)
         try:
+            if self._handle is None:
+                self._handle = _open(self.path)
+                if self._offset + len(self._buf):
+                    self._handle.seek(self._offset + len(self._buf))  # reopened after suspend()
             chunk = self._handle.read(_CHUNK)
         except (OSError, EOFError, gzip_module.BadGzipFile) as exc:
             raise ArchiveIOError(f"cannot read {self.path}: {exc}", namespace=self.ns) from exc

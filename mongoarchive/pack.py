@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,10 @@ from ._packrecord import RECORD_FILE, PackRecord, load_record
 from .errors import MetadataError, UsageError
 from .model import Namespace
 
-__all__ = ["DirectoryEntry", "PackResult", "pack", "scan"]
+__all__ = ["MAX_OPEN_FILES", "DirectoryEntry", "PackResult", "pack", "scan"]
+
+#: Data files open at once while a record is replayed; more interleaved namespaces reopen theirs.
+MAX_OPEN_FILES = 32
 
 
 @dataclasses.dataclass(slots=True)
@@ -198,15 +202,23 @@ def _replay(
     ]
     writer.write_prelude()
     files = [Documents(e.data, str(e.namespace)) if e.data is not None else None for e in entries]
+    live: OrderedDict[int, Documents] = OrderedDict()  # files read last, at most MAX_OPEN_FILES open
     try:
         for i, n in record.blocks:
             ns_writer, docs = ns_writers[i], files[i]
+            if docs is not None:
+                live[i] = docs
+                live.move_to_end(i)
+                if len(live) > MAX_OPEN_FILES:
+                    _, oldest = live.popitem(last=False)
+                    oldest.suspend()
             if n is None:
                 if docs is not None and not docs.at_end():
                     raise record_mismatch(docs.path, docs.ns, "it holds more documents than the record says")
                 ns_writer.close(empty_block=False)
                 if docs is not None:
                     docs.close()
+                    live.pop(i, None)
                 continue
             if n and docs is not None:
                 for run in docs.runs(n):

@@ -247,6 +247,30 @@ def test_a_same_size_file_with_other_documents_is_an_error_and_nothing_written(t
     assert pack(d, tmp_path / "p.archive", use_record=False).order == "sorted"
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_many_interleaved_namespaces_reopen_their_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool
+) -> None:
+    """With one file open at a time, every block still gets its documents, in order."""
+    import importlib
+
+    # importlib: the attribute mongoarchive.pack is the function, not the module.
+    monkeypatch.setattr(importlib.import_module("mongoarchive.pack"), "MAX_OPEN_FILES", 1)
+    out = io.BytesIO()
+    with mongoarchive.open(out, "w", server_version="8.0.4", tool_version="100.18.0") as w:
+        ns_writers = [w.add_collection("db", f"c{i}", '{"indexes":[]}') for i in range(3)]
+        for round_ in range(400):  # about 2 MiB per namespace: more than one read-ahead chunk
+            for ns_writer in ns_writers:
+                ns_writer.write({"_id": round_, "pad": "x" * 2000})
+                if round_ % 7 == 0:
+                    ns_writer.flush()
+    original = out.getvalue()
+    unpack(io.BytesIO(original), tmp_path / "d", pack_record=True, gzip=gz)
+    again = io.BytesIO()
+    assert pack(tmp_path / "d", again).order == "record"
+    assert again.getvalue() == original
+
+
 def test_unpack_without_the_record_removes_a_stale_one(tmp_path: Path) -> None:
     d, _ = _interleaved(tmp_path)
     assert (d / RECORD_FILE).is_file()
