@@ -1,7 +1,8 @@
 """``mongoarchive pack DIR OUT``: the archive ``mongodump --archive`` writes for a --out directory.
 
-Exit status: 0 written, 1 a file of the directory is damaged (nothing is
-written), 2 usage or I/O errors.
+Exit status: 0 written (a pack record that no longer matches DIR is ignored
+with a warning), 1 a file of the directory is damaged or holds other
+documents than the pack record says (nothing is written), 2 usage or I/O errors.
 """
 
 from __future__ import annotations
