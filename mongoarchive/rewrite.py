@@ -33,10 +33,10 @@ from bson.son import SON
 from ._crc import crc64, to_int64
 from ._framing import split_run
 from ._io import Source, open_sink, open_source
-from .errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
+from .errors import DocumentError, MongoArchiveError, UsageError
 from .model import CollectionEntry, Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter
-from .nsrename import Renamer, escape_pattern
+from .nsrename import Renamer, claim_name, escape_pattern, renamed_namespace
 from .reader import ArchiveReader
 from .writer import encode_document
 
@@ -60,11 +60,6 @@ MAGIC = b"\x6d\xe2\x99\x81"
 TERMINATOR = b"\xff\xff\xff\xff"
 _BUCKETS = "system.buckets."
 _SON: CodecOptions[Any] = CodecOptions(document_class=SON)
-
-
-def _split(name: str) -> Namespace:
-    db, _, coll = name.partition(".")
-    return Namespace(db, coll)
 
 
 # -- metadata edits ----------------------------------------------------------------
@@ -220,30 +215,14 @@ def _plans(
             out = ns
         else:
             keep = select(ns) and entry.collection != "system.profile"
-            out = _split(rename(str(ns))) if rename else ns
-            if keep and out != ns and (not out.db or not out.collection):
-                raise NamespaceError(
-                    f"the rename gives {str(out)!r}, which is not db.collection",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="bad-rename",
-                    hint="--nsTo must name a database and a collection",
-                )
+            out = renamed_namespace(rename, entry) if keep else ns
         if not keep:
             dropped.append(ns)
             for name in names:
                 by_data[name] = None
             continue
         for claimed in {out, Namespace(out.db, _BUCKETS + out.collection)} if len(names) > 1 else {out}:
-            if claimed in outputs:
-                raise NamespaceError(
-                    f"{outputs[claimed]!r} and {origin + str(ns)!r} would both become {str(claimed)!r}",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="rename-collision",
-                    hint="map every namespace to a name of its own (check --nsFrom/--nsTo)",
-                )
-            outputs[claimed] = origin + str(ns)
+            claim_name(outputs, claimed, entry, origin + str(ns), "become")
         text = entry.metadata
         if text and (metadata is not None or out != ns):
             meta = entry.parse_metadata().raw
