@@ -43,6 +43,7 @@ class ConnectionOptions:
     username: str | None = None
     password: str | None = None
     authentication_database: str | None = None
+    authentication_mechanism: str | None = None
     #: Server selection / connect timeout in seconds.
     timeout: float = 30.0
     tls: bool = False
@@ -58,6 +59,7 @@ _KEYWORDS = {
     "username": "username",
     "password": "password",
     "authentication_database": "authSource",
+    "authentication_mechanism": "authMechanism",
     "tls_ca_file": "tlsCAFile",
     "tls_certificate_key_file": "tlsCertificateKeyFile",
     "tls_certificate_key_file_password": "tlsCertificateKeyFilePassword",
@@ -111,6 +113,11 @@ def connect(
         return MongoClient(host=host.split(","), port=options.port or 27017, **kwargs)
     except MongoArchiveError:
         raise
+    except OSError as exc:  # pymongo reads the --tls* files when the client is built
+        raise UsageError(
+            f"cannot connect: cannot read {exc.filename or 'a TLS file'}: {exc.strerror or exc}",
+            hint="check the --tlsCAFile and --tlsCertificateKeyFile paths",
+        ) from exc
     except Exception as exc:
         raise convert_error(exc, "cannot connect", errors=errors) from exc
 

@@ -360,18 +360,28 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> argparse._Argum
         "--authenticationDatabase", dest="auth_db", help="database holding the user's credentials"
     )
     conn.add_argument(
+        "--authenticationMechanism",
+        dest="auth_mechanism",
+        metavar="MECHANISM",
+        help="e.g. SCRAM-SHA-256, MONGODB-X509 (default: negotiated)",
+    )
+    conn.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)"
     )
     conn.add_argument("--tls", "--ssl", dest="tls", action="store_true", help="connect with TLS")
-    conn.add_argument("--tlsCAFile", dest="tls_ca_file", metavar="PATH", help="CA certificates (PEM)")
+    conn.add_argument(
+        "--tlsCAFile", "--sslCAFile", dest="tls_ca_file", metavar="PATH", help="CA certificates (PEM)"
+    )
     conn.add_argument(
         "--tlsCertificateKeyFile",
+        "--sslPEMKeyFile",
         dest="tls_certificate_key_file",
         metavar="PATH",
         help="client certificate and key (PEM)",
     )
     conn.add_argument(
         "--tlsCertificateKeyFilePassword",
+        "--sslPEMKeyPassword",
         dest="tls_certificate_key_file_password",
         help="password of the --tlsCertificateKeyFile key",
     )
@@ -400,6 +410,7 @@ def connection_fields(args: argparse.Namespace) -> dict[str, Any]:
         "username": args.username,
         "password": args.password,
         "authentication_database": args.auth_db,
+        "authentication_mechanism": args.auth_mechanism,
         "timeout": args.timeout,
         "tls": args.tls,
         "tls_ca_file": args.tls_ca_file,
