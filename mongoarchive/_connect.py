@@ -144,8 +144,8 @@ class ErrorKinds:
     connection: type[MongoArchiveError]
     #: The server refused the credentials.
     auth: type[MongoArchiveError]
-    #: The built-in role the user needs ("backup", "restore").
-    role: str
+    #: The hint of a refused command: the role the user needs.
+    unauthorized: str
     #: Appended to the hint of a lost or failed connection.
     after_loss: str = ""
 
@@ -196,7 +196,7 @@ def convert_error(
                 f"{what}: not authorized ({message})",
                 namespace=namespace,
                 code="not-authorized",
-                hint=f"the user needs the {errors.role} role",
+                hint=errors.unauthorized,
             )
         return errors.base(
             f"{what}: server error {exc.code}: {message}", namespace=namespace, code="server-error"

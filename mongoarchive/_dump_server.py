@@ -40,7 +40,12 @@ def parse_server_version(version: str) -> tuple[int, int, int] | None:
 
 
 #: The dump's errors for the shared pymongo error mapping (``_connect.convert_error``).
-ERRORS = ErrorKinds(base=DumpError, connection=ServerConnectionError, auth=AuthenticationError, role="backup")
+ERRORS = ErrorKinds(
+    base=DumpError,
+    connection=ServerConnectionError,
+    auth=AuthenticationError,
+    unauthorized="the user needs the backup role (or read access to every dumped namespace)",
+)
 
 
 def convert_error(exc: BaseException, what: str, namespace: str | None = None) -> MongoArchiveError:

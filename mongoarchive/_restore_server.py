@@ -39,7 +39,7 @@ ERRORS = ErrorKinds(
     base=RestoreError,
     connection=RestoreError,
     auth=RestoreError,
-    role="restore",
+    unauthorized="the user needs the restore role",
     after_loss="nothing uncommitted is kept; once the server is back, "
     "'mongoarchive restore --cleanupStaging' drops staging collections left behind",
 )
