@@ -1,7 +1,7 @@
 """Restore throughput beside the official mongorestore, same archive, same server (run by hand).
 
     nice python bench/bench_restore.py [--docs 200000] [--collections 4] [--doc-bytes 512]
-                                       [--rounds 2] [--release 100.18.0] [-j 4]
+                                       [--rounds 2] [--release 100.18.0] [-j 4] [--validator]
 
 Writes a synthetic archive, starts a SecantusDB server in a temporary
 directory, then, alternating for ``--rounds`` rounds so both tools see the
@@ -46,13 +46,15 @@ def server_cpu(server: SecantusServer) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def write_archive(path: Path, docs: int, collections: int, doc_bytes: int) -> None:
+def write_archive(path: Path, docs: int, collections: int, doc_bytes: int, validator: bool = False) -> None:
+    """``docs`` documents over ``collections``; with ``validator`` each collection has one (an option,
+    so an atomic restore on a server whose rename drops options copies instead of renaming)."""
     pad = "p" * max(0, doc_bytes - 40)
+    meta: dict[str, object] = {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]}
+    if validator:
+        meta["options"] = {"validator": {"v": {"$exists": True}}}
     with mongoarchive.open(path, "w", server_version="8.2.11") as out:
-        writers = [
-            out.add_collection("bench", f"c{c}", {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]})
-            for c in range(collections)
-        ]
+        writers = [out.add_collection("bench", f"c{c}", meta) for c in range(collections)]
         for i in range(docs):
             writers[i % collections].write({"_id": i, "v": i * 0.5, "pad": pad})
 
@@ -102,10 +104,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--release", default="100.18.0")
     parser.add_argument("-j", type=int, default=4)
+    parser.add_argument("--validator", action="store_true", help="give every collection a validator")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "bench.archive"
-        write_archive(archive, args.docs, args.collections, args.doc_bytes)
+        write_archive(archive, args.docs, args.collections, args.doc_bytes, args.validator)
         server = SecantusServer(Path(tmp) / "server").start()
         runs: dict[str, Callable[[], float]] = {
             "mongorestore": lambda: official(args.release, server, archive, args.j),
@@ -130,6 +133,7 @@ def main() -> None:
     print(
         f"{args.docs} documents of ~{args.doc_bytes} B in {args.collections} collections "
         f"(~{size / 1e6:.0f} MB), -j {args.j}, {args.rounds} rounds, mongorestore {args.release}"
+        + (", with validators" if args.validator else "")
     )
     for name, values in times.items():
         median = statistics.median(values)

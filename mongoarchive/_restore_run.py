@@ -185,19 +185,26 @@ class Run:
                 out.documents, out.failed = lane.inserted, lane.failed
                 written = self.writes[key]
                 if self.o.atomic:
+                    options = meta.clean_options(t.options, self.version)
+                    # Options-free collections lose nothing even where a rename drops options, and
+                    # validation options can be set again with collMod after the rename.
+                    keeps = not options or self._rename_ok(t.target.db)
+                    reapply = not keeps and set(options) <= meta.COLLMOD_OPTIONS
                     how = stage.commit(
                         self.client,
                         written,
                         t.target,
                         drop=self.o.drop,
-                        # Options-free collections lose nothing even where a rename drops options.
-                        rename=not t.options or self._rename_ok(t.target.db),
-                        create=lambda ns: meta.create_collection(
-                            self.client, ns, meta.clean_options(t.options, self.version), must_create=False
-                        ),
+                        rename=keeps or reapply,
+                        after_rename=(lambda ns: meta.modify_collection(self.client, ns, options))
+                        if reapply
+                        else None,
+                        create=lambda ns: meta.create_collection(self.client, ns, options, must_create=False),
                         indexes=lambda ns: self._build_indexes(t, ns),
                         lane=lambda ns: self.copies.setdefault(key, self._lane(ns, t)),
                     )
+                    if reapply and how == "renamed":
+                        out.message = "renamed, then its validation options set again with collMod"
                     if how != "renamed":
                         copied = self.copies[key]
                         out.documents, out.failed = copied.inserted, out.failed + copied.failed
@@ -265,6 +272,8 @@ class Run:
             out.failed = max(out.failed, lane.inserted + lane.failed)
             out.documents = 0 if self.o.atomic or t.kind == "timeseries" else lane.inserted
         out.status = "rolled back" if self.o.atomic else "partial"
+        if exc.code == "options-not-restored":
+            out.status, out.documents = "restored without options", lane.inserted if lane else 0
         out.message = exc.message
         if exc not in self.result.errors:
             self.result.errors.append(exc)

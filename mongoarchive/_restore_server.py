@@ -47,7 +47,7 @@ ERRORS = ErrorKinds(
 #: Commands that write, so carry the restore's write concern (the insert command gets it
 #: from the collection); pymongo's Database.command never adds one by itself.
 _WRITES = frozenset(
-    {"create", "createIndexes", "drop", "renameCollection", "applyOps", "_mergeAuthzCollections"}
+    {"create", "collMod", "createIndexes", "drop", "renameCollection", "applyOps", "_mergeAuthzCollections"}
 )
 
 

@@ -315,3 +315,17 @@ def test_timeseries_naming_follows_the_archives_server_version(
         assert client.tsdb.system.buckets.w.count_documents({}) == len(docs)
         (info,) = [c for c in client.tsdb.list_collections() if c["name"] == "w"]
         assert info["options"]["timeseries"]["timeField"] == "t"
+
+
+def test_validation_options_lost_by_the_rename_are_set_again(target: Servers) -> None:
+    """SecantusDB's rename drops options: shop.orders (a validator and validationLevel only) is
+    still renamed into place, then collMod sets them again; shop.customers (a collation, which
+    only create sets) is copied from staging."""
+    result = mongoarchive.restore(target.archive, uri=target.target.uri, ns_include=["shop.*"])
+    assert result.ok, result.errors
+    messages = {n.target: n.message or "" for n in result.namespaces}
+    assert "collMod" in messages["shop.orders"]
+    assert "copied from staging" in messages["shop.customers"]
+    got = target.catalogue()
+    for ns in ("shop.orders", "shop.customers"):
+        assert got[ns] == target.full[ns]
