@@ -1,4 +1,4 @@
-"""The dump's side of the wire: connecting, commands, cursors, and pymongo errors as DumpErrors."""
+"""The dump's side of the wire: commands and cursors, and pymongo errors as DumpErrors (``_connect``)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,10 @@ import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
-from pymongo.errors import (
-    AutoReconnect,
-    ConfigurationError,
-    ConnectionFailure,
-    CursorNotFound,
-    InvalidURI,
-    OperationFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
+from pymongo.errors import OperationFailure
 
-from . import _writer_checks
+from . import _connect, _writer_checks
+from ._connect import ErrorKinds
 from .errors import AuthenticationError, DumpError, MongoArchiveError, ServerConnectionError, UsageError
 
 if TYPE_CHECKING:
@@ -31,8 +23,6 @@ __all__ = ["Server", "convert_error", "parse_server_version"]
 #: Raw documents from the server, with every other value decodable without loss.
 _RAW = CodecOptions(document_class=RawBSONDocument)
 _DECODE: CodecOptions[dict[str, Any]] = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO)
-_AUTH_FAILED = 18
-_UNAUTHORIZED = 13
 _NS_NOT_FOUND = 26
 # mongorestore's db.StrToVersion: drop a build suffix after "-" or "+", then exactly
 # three dot-separated decimal numbers (§3.1, §7).
@@ -49,81 +39,25 @@ def parse_server_version(version: str) -> tuple[int, int, int] | None:
         return None
 
 
+#: The dump's errors for the shared pymongo error mapping (``_connect.convert_error``).
+ERRORS = ErrorKinds(
+    base=DumpError,
+    connection=ServerConnectionError,
+    auth=AuthenticationError,
+    unauthorized="the user needs the backup role (or read access to every dumped namespace)",
+)
+
+
 def convert_error(exc: BaseException, what: str, namespace: str | None = None) -> MongoArchiveError:
     """A pymongo error as a DumpError with a hint."""
-    if isinstance(exc, MongoArchiveError):
-        return exc
-    if isinstance(exc, ServerSelectionTimeoutError):
-        return ServerConnectionError(
-            f"{what}: cannot reach the server ({exc})".split(", Timeout:")[0],
-            namespace=namespace,
-            hint="check --uri/--host/--port and that the server is running",
-        )
-    if isinstance(exc, CursorNotFound):
-        return DumpError(
-            f"{what}: the server killed the cursor ({exc})",
-            namespace=namespace,
-            code="cursor-killed",
-            hint="the cursor timed out or was killed; run the dump again",
-        )
-    if isinstance(exc, (AutoReconnect, ConnectionFailure)):
-        return ServerConnectionError(
-            f"{what}: lost the connection to the server ({exc})",
-            namespace=namespace,
-            code="connection-lost",
-        )
-    if isinstance(exc, OperationFailure):
-        if exc.code == _AUTH_FAILED:
-            return AuthenticationError(
-                f"{what}: authentication failed ({exc.details.get('errmsg') if exc.details else exc})",
-                namespace=namespace,
-                hint="check -u/-p and --authenticationDatabase",
-            )
-        if exc.code == _UNAUTHORIZED:
-            return DumpError(
-                f"{what}: not authorized ({exc})",
-                namespace=namespace,
-                code="not-authorized",
-                hint="the user needs the backup role (or read access to every dumped namespace)",
-            )
-        return DumpError(f"{what}: server error {exc.code}: {exc}", namespace=namespace, code="server-error")
-    if isinstance(exc, (ConfigurationError, InvalidURI)):
-        return UsageError(f"{what}: {exc}")
-    if isinstance(exc, PyMongoError):
-        return DumpError(f"{what}: {exc}", namespace=namespace, code="server-error")
-    return DumpError(f"{what}: {type(exc).__name__}: {exc}", namespace=namespace)
+    return _connect.convert_error(exc, what, namespace, errors=ERRORS)
 
 
 def connect(options: DumpOptions) -> MongoClient[RawBSONDocument]:
     """A client for ``options`` (no I/O yet: pymongo connects lazily)."""
-    kwargs: dict[str, Any] = {
-        "serverSelectionTimeoutMS": int(options.timeout * 1000),
-        "connectTimeoutMS": int(options.timeout * 1000),
-        "appname": "mongoarchive-dump",
-        "document_class": RawBSONDocument,
-    }
-    if options.username is not None:
-        kwargs["username"] = options.username
-    if options.password is not None:
-        kwargs["password"] = options.password
-    if options.authentication_database is not None:
-        kwargs["authSource"] = options.authentication_database
-    if options.read_preference is not None:
-        kwargs["readPreference"] = options.read_preference
-    try:
-        if options.uri is not None:
-            if options.host is not None or options.port is not None:
-                raise UsageError("give either --uri or --host/--port, not both")
-            return MongoClient(options.uri, **kwargs)
-        host = options.host or "localhost"
-        if "/" in host:  # mongodump's "setName/host1,host2"
-            set_name, _, host = host.partition("/")
-            kwargs["replicaSet"] = set_name
-        return MongoClient(host=host.split(","), port=options.port or 27017, **kwargs)
-    except MongoArchiveError:
-        raise
-    except Exception as exc:
-        raise convert_error(exc, "cannot connect") from exc
+    return _connect.connect(
+        options, appname="mongoarchive-dump", read_preference=options.read_preference, errors=ERRORS
+    )
 
 
 class Server:

@@ -23,6 +23,7 @@ from .errors import MongoArchiveError, RestoreError
 from .model import Namespace
 
 __all__ = [
+    "COLLMOD_OPTIONS",
     "TEMP_ROLES",
     "TEMP_USERS",
     "apply_oplog",
@@ -32,6 +33,7 @@ __all__ = [
     "create_indexes",
     "create_view",
     "merge_auth",
+    "modify_collection",
     "probe_apply_ops",
 ]
 
@@ -78,6 +80,16 @@ def create_collection(
             return False
         raise
     return True
+
+
+#: Collection options that collMod sets on an existing collection (the rest only create can).
+COLLMOD_OPTIONS = frozenset({"validator", "validationLevel", "validationAction"})
+
+
+def modify_collection(client: MongoClient[RawBSONDocument], ns: Namespace, options: dict[str, Any]) -> None:
+    """Set ``options`` (all in COLLMOD_OPTIONS) on the existing ``ns`` with collMod."""
+    cmd = {"collMod": ns.collection, **options}
+    command(client, ns.db, cmd, "cannot set the collection's options", str(ns))
 
 
 def create_indexes(client: MongoClient[RawBSONDocument], ns: Namespace, indexes: list[dict[str, Any]]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -11,6 +12,7 @@ from bson import json_util
 from bson.timestamp import Timestamp
 from pymongo.write_concern import WriteConcern
 
+from ._connect import ConnectionOptions
 from .errors import MongoArchiveError, UsageError
 
 __all__ = [
@@ -30,17 +32,9 @@ Archive = str | os.PathLike[str] | IO[bytes]
 
 
 @dataclasses.dataclass
-class RestoreOptions:
-    """What to restore and how; the fields mirror mongorestore's flags."""
+class RestoreOptions(ConnectionOptions):
+    """What to restore and how; the fields mirror mongorestore's flags (connection: ConnectionOptions)."""
 
-    uri: str | None = None
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    authentication_database: str | None = None
-    #: Server selection / connect timeout in seconds.
-    timeout: float = 30.0
     db: str | None = None
     collection: str | None = None
     ns_include: Sequence[str] = ()
@@ -58,6 +52,7 @@ class RestoreOptions:
     stop_on_error: bool = False
     parallel: int = 4
     insertion_workers: int = 1
+    #: ``--writeConcern`` text (see ``write_concern``); None: the URI's, else "majority".
     write_concern: str | None = None
     bypass_document_validation: bool = False
     preserve_uuid: bool = False
@@ -161,20 +156,80 @@ def oplog_limit(text: str | None) -> Timestamp | None:
         raise UsageError(f"--oplogLimit {text!r} is not seconds[:ordinal]") from exc
 
 
-def write_concern(text: str | None) -> WriteConcern | None:
-    """'majority', a number, a tag, or a document such as {"w": 1, "j": true, "wtimeout": 500}."""
-    if text is None:
-        return None
+def write_concern(text: str | None, uri: str | None = None) -> WriteConcern | None:
+    """The write concern of ``--writeConcern``, parsed as mongorestore parses it.
+
+    mongo-tools ``common/db/write_concern.go``: a JSON document
+    (``{w: 1, j: true, wtimeout: 500}``, keys quoted or not; ``w`` defaults to
+    "majority", ``j`` counts if truthy, ``wtimeout`` in milliseconds), else a
+    plain ``w`` (a number of nodes or a tag such as "majority").  Without one,
+    the URI's ``w``/``journal`` if it has them (None: the client takes them
+    from the URI), else "majority", mongorestore's default.
+    """
+    if text is None or text == "":
+        return None if _uri_has_concern(uri) else WriteConcern(w="majority")
+    value = _json_object(text)
     try:
-        value: Any = json_util.loads(text)
-    except Exception:
-        value = text
-    try:
-        if isinstance(value, dict):
-            wc = {str(k): v for k, v in value.items()}
-            return WriteConcern(
-                w=wc.get("w"), wtimeout=wc.get("wtimeout"), j=wc.get("j"), fsync=wc.get("fsync")
-            )
-        return WriteConcern(w=value if isinstance(value, (int, str)) else str(value))
-    except Exception as exc:
+        if value is None:
+            return WriteConcern(w=_w(text))
+        options: dict[str, Any] = {"w": _w(value["w"]) if "w" in value else "majority"}
+        if value.get("j"):
+            options["j"] = True
+        if "wtimeout" in value:
+            options["wtimeout"] = _integer(value["wtimeout"], "wtimeout")
+        return WriteConcern(**options)
+    except UsageError:
+        raise
+    except Exception as exc:  # pymongo's own checks (w 0 with j true, ...)
         raise UsageError(f"--writeConcern {text!r}: {exc}") from exc
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` as a JSON object, keys bare or quoted, strings in '' or "" (mongo-tools' JSON); else None."""
+    relaxed = re.sub(r"'([^'\"\\]*)'", r'"\1"', text)  # 'single-quoted' strings
+    relaxed = re.sub(r"([{,]\s*)([A-Za-z_$][\w$]*)\s*:", r'\1"\2":', relaxed)  # bare keys
+    for candidate in (text, relaxed):
+        try:
+            value = json_util.loads(candidate)
+        except Exception:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _w(value: object) -> int | str:
+    """A ``w``: a number of nodes (never negative) or a tag; "" is "majority"."""
+    if isinstance(value, str):
+        if value == "":
+            return "majority"
+        try:
+            value = int(value)
+        except ValueError:
+            return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(
+            f"--writeConcern: invalid 'w' argument type: {value!r}",
+            hint="w is a number of nodes, 'majority', or a tag",
+        )
+    if value < 0 or int(value) != value:
+        raise UsageError(f"--writeConcern: invalid 'w' argument: {value!r}", hint="w counts nodes: 0 or more")
+    return int(value)
+
+
+def _integer(value: object, name: str) -> int:
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(value)
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"--writeConcern: invalid '{name}' argument: {value!r}", hint=f"{name} is in milliseconds"
+        ) from exc
+
+
+def _uri_has_concern(uri: str | None) -> bool:
+    if not uri or "?" not in uri:
+        return False
+    query = uri.split("?", 1)[1]
+    keys = {part.split("=", 1)[0].lower() for part in re.split(r"[&;]", query)}
+    return bool(keys & {"w", "journal"})

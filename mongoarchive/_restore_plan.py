@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._rules import timeseries_data_namespace
-from .errors import NamespaceError, UsageError
+from .errors import UsageError
 from .model import CollectionEntry, Namespace
 from .nsfilter import NamespaceFilter
-from .nsrename import Renamer, escape_pattern
+from .nsrename import Renamer, claim_name, escape_pattern, renamed_namespace
 
 __all__ = ["OPLOG", "Plan", "Target", "build_plan", "selection_patterns"]
 
@@ -69,11 +69,6 @@ def selection_patterns(db: str | None, collection: str | None, include: Iterable
         name = escape_pattern(collection) if collection is not None else "*"
         patterns = [f"{escape_pattern(db)}.{name}"]
     return patterns
-
-
-def _split(name: str) -> Namespace:
-    db, _, coll = name.partition(".")
-    return Namespace(db, coll)
 
 
 def _skip_reason(entry: CollectionEntry, restore_db_users: bool) -> str | None:
@@ -127,7 +122,7 @@ def build_plan(
     by_data: dict[Namespace, Target | None] = {}
     targets: list[Target] = []
     skipped: list[tuple[Namespace, str]] = []
-    claimed: dict[Namespace, Namespace] = {}
+    claimed: dict[Namespace, str] = {}
     for entry in entries:
         ns = entry.namespace
         data_names = [ns]
@@ -149,24 +144,9 @@ def build_plan(
             kind, auth_db, out = "oplog", "", ns
         else:
             kind, auth_db = _kind(entry, meta.type, meta.options)
-            out = _split(rename(str(ns))) if rename and kind not in ("users", "roles") else ns
-            if not out.db or not out.collection:
-                raise NamespaceError(
-                    f"the rename gives {str(out)!r}, which is not db.collection",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="bad-rename",
-                    hint="--nsTo must name a database and a collection",
-                )
-        if out in claimed and kind not in ("users", "roles"):
-            raise NamespaceError(
-                f"{str(claimed[out])!r} and {str(ns)!r} would both be restored as {str(out)!r}",
-                offset=entry.offset,
-                namespace=str(ns),
-                code="rename-collision",
-                hint="map every namespace to a name of its own (check --nsFrom/--nsTo)",
-            )
-        claimed[out] = ns
+            out = renamed_namespace(rename, entry) if kind not in ("users", "roles") else ns
+        if kind not in ("users", "roles"):
+            claim_name(claimed, out, entry, str(ns), "be restored as")
         options = dict(meta.options)
         if no_options and kind == "timeseries":
             raise UsageError(

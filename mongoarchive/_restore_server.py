@@ -1,4 +1,4 @@
-"""The restore's side of the wire: pymongo errors as RestoreErrors, commands, the server's version."""
+"""The restore's side of the wire: its client, commands with its write concern, errors as RestoreErrors."""
 
 from __future__ import annotations
 
@@ -9,17 +9,12 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
-from pymongo.errors import (
-    AutoReconnect,
-    ConfigurationError,
-    ConnectionFailure,
-    InvalidURI,
-    OperationFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
+from pymongo.errors import OperationFailure
+from pymongo.write_concern import WriteConcern
 
-from .errors import MongoArchiveError, RestoreError, UsageError
+from . import _connect
+from ._connect import ConnectionOptions, ErrorKinds, is_connection_error
+from .errors import MongoArchiveError, RestoreError
 
 __all__ = [
     "COMMAND_NOT_FOUND",
@@ -27,6 +22,7 @@ __all__ = [
     "NAMESPACE_EXISTS",
     "NAMESPACE_NOT_FOUND",
     "command",
+    "connect",
     "convert_error",
     "is_connection_error",
 ]
@@ -35,59 +31,36 @@ COMMAND_NOT_FOUND = 59
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
 NAMESPACE_NOT_FOUND = 26
-_AUTH_FAILED = 18
-_UNAUTHORIZED = 13
 _RAW = CodecOptions(document_class=RawBSONDocument)
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, (AutoReconnect, ConnectionFailure))
+#: The restore's errors for the shared pymongo error mapping (``_connect.convert_error``).
+ERRORS = ErrorKinds(
+    base=RestoreError,
+    connection=RestoreError,
+    auth=RestoreError,
+    unauthorized="the user needs the restore role",
+    after_loss="nothing uncommitted is kept; once the server is back, "
+    "'mongoarchive restore --cleanupStaging' drops staging collections left behind",
+)
+
+#: Commands that write, so carry the restore's write concern (the insert command gets it
+#: from the collection); pymongo's Database.command never adds one by itself.
+_WRITES = frozenset(
+    {"create", "collMod", "createIndexes", "drop", "renameCollection", "applyOps", "_mergeAuthzCollections"}
+)
 
 
 def convert_error(exc: BaseException, what: str, namespace: str | None = None) -> MongoArchiveError:
     """A pymongo error as a RestoreError with a code and a hint."""
-    if isinstance(exc, MongoArchiveError):
-        return exc
-    if isinstance(exc, ServerSelectionTimeoutError):
-        return RestoreError(
-            f"{what}: cannot reach the server ({exc})".split(", Timeout:")[0],
-            namespace=namespace,
-            code="connection-failed",
-            hint="check --uri/--host/--port and that the server is running; "
-            "once it is back, 'mongoarchive restore --cleanupStaging' drops what a restore left",
-        )
-    if is_connection_error(exc):
-        return RestoreError(
-            f"{what}: lost the connection to the server ({exc})",
-            namespace=namespace,
-            code="connection-lost",
-            hint="nothing uncommitted is kept; once the server is back, "
-            "'mongoarchive restore --cleanupStaging' drops staging collections left behind",
-        )
-    if isinstance(exc, OperationFailure):
-        message = exc.details.get("errmsg") if exc.details else None
-        if exc.code == _AUTH_FAILED:
-            return RestoreError(
-                f"{what}: authentication failed ({message or exc})",
-                namespace=namespace,
-                code="auth-failed",
-                hint="check -u/-p and --authenticationDatabase",
-            )
-        if exc.code == _UNAUTHORIZED:
-            return RestoreError(
-                f"{what}: not authorized ({message or exc})",
-                namespace=namespace,
-                code="not-authorized",
-                hint="the user needs the restore role",
-            )
-        return RestoreError(
-            f"{what}: server error {exc.code}: {message or exc}", namespace=namespace, code="server-error"
-        )
-    if isinstance(exc, (ConfigurationError, InvalidURI)):
-        return UsageError(f"{what}: {exc}")
-    if isinstance(exc, PyMongoError):
-        return RestoreError(f"{what}: {exc}", namespace=namespace, code="server-error")
-    return RestoreError(f"{what}: {type(exc).__name__}: {exc}", namespace=namespace)
+    return _connect.convert_error(exc, what, namespace, errors=ERRORS)
+
+
+def connect(options: ConnectionOptions, write_concern: WriteConcern | None) -> MongoClient[RawBSONDocument]:
+    """A client whose write concern is the restore's (``parse_write_concern``)."""
+    return _connect.connect(
+        options, appname="mongoarchive-restore", write_concern=write_concern, errors=ERRORS
+    )
 
 
 def command(
@@ -97,9 +70,16 @@ def command(
     what: str,
     namespace: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``cmd`` on ``db``; the reply decoded; RestoreError on failure (the pymongo error chained)."""
+    """Run ``cmd`` on ``db``; the reply decoded; RestoreError on failure (the pymongo error chained).
+
+    A write command gets the client's write concern unless it names one.
+    """
+    cmd = bson.SON(cmd)
+    concern = client.write_concern.document
+    if concern and next(iter(cmd)) in _WRITES and "writeConcern" not in cmd:
+        cmd["writeConcern"] = concern
     try:
-        raw = client[db].command(bson.SON(cmd), codec_options=_RAW)
+        raw = client[db].command(cmd, codec_options=_RAW)
     except Exception as exc:
         raise convert_error(exc, what, namespace) from exc
     return bson.decode(raw.raw)

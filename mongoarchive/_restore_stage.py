@@ -14,8 +14,10 @@ insert and index build succeeded:
   copied into the target after its indexes are built (duplicate keys counted,
   as mongorestore counts them), then the staging collection is dropped;
 - a server whose rename drops a collection's options (``rename_keeps_options``
-  says so; SecantusDB 0.7.0b3): the target is created with its options and
-  filled from the staging collection.  A damaged archive still never reaches
+  says so; SecantusDB 0.7.0b3): options that ``collMod`` can set (validator,
+  validationLevel, validationAction) are set again right after the rename;
+  for any other option the target is created with its options and filled from
+  the staging collection.  A damaged archive still never reaches
   the target; a connection lost during that copy can leave it partial.
 
 On any failure the staging collection is dropped and the target is untouched.
@@ -31,7 +33,7 @@ from pymongo import MongoClient
 
 from ._restore_server import NAMESPACE_NOT_FOUND, command, convert_error, server_code
 from ._restore_write import BATCH_DOCUMENTS, Lane
-from .errors import MongoArchiveError
+from .errors import MongoArchiveError, RestoreError
 from .model import Namespace
 
 __all__ = ["PREFIX", "cleanup", "commit", "drop_collection", "exists", "new_run", "staging_namespace"]
@@ -109,17 +111,20 @@ def commit(
     *,
     drop: bool,
     rename: bool,
+    after_rename: Callable[[Namespace], None] | None = None,
     create: Callable[[Namespace], bool],
     indexes: Callable[[Namespace], None],
     lane: Callable[[Namespace], Lane],
 ) -> str:
     """Put ``staging`` in place of ``target``: "renamed", "copied" or "appended" (module docs).
 
-    ``create(ns)`` creates a collection with the target's options (False if it
-    existed), ``indexes(ns)`` builds its indexes, ``lane(ns)`` makes the Lane
-    that copies documents into ``ns``.  ``rename`` False: the server's rename
-    loses options, so a new target is created and filled from the staging
-    collection (a failure then drops the target again if it was new).
+    ``after_rename(ns)``, if given, runs on the target after a rename (collMod of
+    the options the server's rename lost).  ``create(ns)`` creates a collection
+    with the target's options (False if it existed), ``indexes(ns)`` builds its
+    indexes, ``lane(ns)`` makes the Lane that copies documents into ``ns``.
+    ``rename`` False: the server's rename loses options, so a new target is
+    created and filled from the staging collection (a failure then drops the
+    target again if it was new).
     """
     if drop or not exists(client, target):
         if rename:
@@ -131,6 +136,16 @@ def commit(
                 "cannot rename the staging collection over the target",
                 str(target),
             )
+            if after_rename is not None:
+                try:
+                    after_rename(target)
+                except MongoArchiveError as exc:
+                    raise RestoreError(
+                        f"the collection is in place but its options could not be set again: {exc.message}",
+                        namespace=str(target),
+                        code="options-not-restored",
+                        hint="set them with collMod, or restore again with --drop",
+                    ) from exc
             return "renamed"
         if drop:
             drop_collection(client, target)

@@ -19,10 +19,10 @@ from bson.codec_options import CodecOptions
 from bson.json_util import CANONICAL_JSON_OPTIONS
 from bson.son import SON
 
-from .errors import NamespaceError, UsageError
+from .errors import UsageError
 from .model import CollectionEntry, Namespace
 from .nsfilter import NamespaceFilter
-from .nsrename import Renamer
+from .nsrename import Renamer, claim_name, renamed_namespace
 from .reader import ArchiveReader
 
 if TYPE_CHECKING:
@@ -36,11 +36,6 @@ MetadataFn = Callable[[Namespace, dict[str, Any]], dict[str, Any]]
 OPLOG = Namespace("", "oplog")
 _BUCKETS = "system.buckets."
 _SON: CodecOptions[Any] = CodecOptions(document_class=SON)
-
-
-def _split(name: str) -> Namespace:
-    db, _, coll = name.partition(".")
-    return Namespace(db, coll)
 
 
 def _dump_metadata(meta: dict[str, Any]) -> str:
@@ -116,34 +111,18 @@ def _plans(
             out = ns
         elif owner is not None and select(owner.namespace):
             keep = True
-            owner_out = _split(rename(str(owner.namespace))) if rename else owner.namespace
-            out = Namespace(owner_out.db, _BUCKETS + owner_out.collection) if owner_out.collection else ns
+            owner_out = renamed_namespace(rename, owner)
+            out = Namespace(owner_out.db, _BUCKETS + owner_out.collection)
         else:
             keep = select(ns) and entry.collection != "system.profile"
-            out = _split(rename(str(ns))) if rename else ns
-        if ns != OPLOG and keep and out != ns and (not out.db or not out.collection):
-            raise NamespaceError(
-                f"the rename gives {str(out)!r}, which is not db.collection",
-                offset=entry.offset,
-                namespace=str(ns),
-                code="bad-rename",
-                hint="--nsTo must name a database and a collection",
-            )
+            out = renamed_namespace(rename, entry) if keep else ns
         if not keep:
             dropped.append(ns)
             for name in names:
                 by_data[name] = None
             continue
         for claimed in {out, Namespace(out.db, _BUCKETS + out.collection)} if len(names) > 1 else {out}:
-            if claimed in outputs:
-                raise NamespaceError(
-                    f"{outputs[claimed]!r} and {origin + str(ns)!r} would both become {str(claimed)!r}",
-                    offset=entry.offset,
-                    namespace=str(ns),
-                    code="rename-collision",
-                    hint="map every namespace to a name of its own (check --nsFrom/--nsTo)",
-                )
-            outputs[claimed] = origin + str(ns)
+            claim_name(outputs, claimed, entry, origin + str(ns), "become")
         text = entry.metadata
         if text and (metadata is not None or out != ns):
             meta = entry.parse_metadata().raw

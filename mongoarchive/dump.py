@@ -25,6 +25,7 @@ from bson.timestamp import Timestamp
 
 from . import __version__
 from . import open as open_archive
+from ._connect import ConnectionOptions
 from ._dump_copy import Copier, NamespaceStats, ProgressCallback
 from ._dump_intents import Intent, plan_intents
 from ._dump_metadata import metadata_json
@@ -58,18 +59,10 @@ __all__ = [
 
 
 @dataclasses.dataclass
-class DumpOptions:
-    """What to dump and how; the fields mirror mongodump's flags."""
+class DumpOptions(ConnectionOptions):
+    """What to dump and how; the fields mirror mongodump's flags (the connection's: ConnectionOptions)."""
 
-    uri: str | None = None
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    authentication_database: str | None = None
     read_preference: str | None = None
-    #: Server selection / connect timeout in seconds.
-    timeout: float = 30.0
     db: str | None = None
     collection: str | None = None
     #: A filter: Extended JSON text or a mapping (needs ``collection``).

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .errors import UsageError
+from .errors import NamespaceError, UsageError
+from .model import CollectionEntry, Namespace
 
-__all__ = ["Renamer", "escape_pattern"]
+__all__ = ["Renamer", "claim_name", "escape_pattern", "renamed_namespace"]
 
 _WILDCARD = re.compile(r"^(|.*[^\\])\*(.*)$", re.DOTALL)
 _VARIABLE = re.compile(r"^\$([^$]*)\$(.*)$", re.DOTALL)
@@ -104,3 +105,44 @@ class Renamer:
             if match is not None:
                 return "".join(p if isinstance(p, str) else match.group(p) for p in pieces)
         return name
+
+
+def renamed_namespace(rename: Renamer, entry: CollectionEntry) -> Namespace:
+    """Where ``rename`` sends the prelude ``entry`` (itself if no rule matches).
+
+    NamespaceError (code "bad-rename", at the entry's offset) when the new name
+    has no database or no collection part.
+    """
+    ns = entry.namespace
+    if not rename:
+        return ns
+    db, _, coll = rename(str(ns)).partition(".")
+    out = Namespace(db, coll)
+    if out != ns and (not out.db or not out.collection):
+        raise NamespaceError(
+            f"the rename gives {str(out)!r}, which is not db.collection",
+            offset=entry.offset,
+            namespace=str(ns),
+            code="bad-rename",
+            hint="--nsTo must name a database and a collection",
+        )
+    return out
+
+
+def claim_name(
+    claimed: dict[Namespace, str], out: Namespace, entry: CollectionEntry, source: str, becomes: str
+) -> None:
+    """Record that ``source`` (``entry``'s name) becomes ``out``; NamespaceError if another already did.
+
+    ``claimed`` maps each output name to the source that took it; ``becomes``
+    is the verb of the message ("become", "be restored as").
+    """
+    if out in claimed:
+        raise NamespaceError(
+            f"{claimed[out]!r} and {source!r} would both {becomes} {str(out)!r}",
+            offset=entry.offset,
+            namespace=str(entry.namespace),
+            code="rename-collision",
+            hint="map every namespace to a name of its own (check --nsFrom/--nsTo)",
+        )
+    claimed[out] = source

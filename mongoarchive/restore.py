@@ -2,11 +2,11 @@
 
 The steps (mongo-tools ``mongorestore/restore.go``; spec/archive.md §3, §6):
 read the prelude and plan every entry (``_restore_plan``); connect and read
-the target's version; create each collection with its options; stream the
-body once, sending each namespace's documents as raw batches
-(``_restore_write``); at each namespace's EOF block, whose CRC-64 the reader
-has just checked (§4), build the indexes and commit; create the views; merge
-users and roles; replay the oplog.
+the target's version; then ``_restore_run`` creates each collection with its
+options, streams the body once, sending each namespace's documents as raw
+batches (``_restore_write``), and at each namespace's EOF block, whose CRC-64
+the reader has just checked (§4), builds the indexes and commits; then it
+creates the views, merges users and roles and replays the oplog.
 
 With ``atomic`` (the default) documents go into a staging collection that
 replaces the target only at its EOF (``_restore_stage``): a damaged or cut
@@ -18,22 +18,14 @@ renamed on mongod, are spooled to a temporary file until their EOF instead.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import tempfile
 import time
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from bson.raw_bson import RawBSONDocument
-from bson.timestamp import Timestamp
 from pymongo import MongoClient
-from pymongo.write_concern import WriteConcern
 
-from . import _restore_meta as meta
-from . import _restore_stage as stage
-from ._dump_server import connect, parse_server_version
-from ._framing import split_run
+from ._dump_server import parse_server_version
 from ._restore_model import (
     Archive,
     NamespaceOutcome,
@@ -44,11 +36,11 @@ from ._restore_model import (
     validate,
     write_concern,
 )
-from ._restore_plan import Plan, Target, build_plan, selection_patterns
-from ._restore_server import command, convert_error
-from ._restore_write import Lane, Pool
+from ._restore_plan import Plan, build_plan, selection_patterns
+from ._restore_run import Run, outcomes_of, result_of
+from ._restore_server import command, connect, convert_error
+from ._restore_stage import cleanup
 from .errors import MongoArchiveError, RestoreError
-from .model import Namespace, NamespaceEnd
 from .nsfilter import NamespaceFilter
 from .nsrename import Renamer
 from .reader import ArchiveReader
@@ -83,7 +75,7 @@ def restore(
         options = dataclasses.replace(options, **fields)
     o = validate(options)
     limit = oplog_limit(o.oplog_limit)
-    concern = write_concern(o.write_concern)
+    concern = write_concern(o.write_concern, o.uri)
     select = NamespaceFilter(selection_patterns(o.db, o.collection, o.ns_include), o.ns_exclude)
     rename = Renamer(zip(o.ns_from, o.ns_to, strict=True))
     from ._io import open_source
@@ -95,29 +87,15 @@ def restore(
             plan = _plan(reader, o, select, rename, uses_buckets(reader.header.server_version))
             result = _dry_run(reader, plan)
         else:
-            client = connect(_connection(o))
+            client = connect(o, concern)
             try:
                 version = _server_version(client)
                 plan = _plan(reader, o, select, rename, version < (8, 3, 0))
-                result = _Run(client, reader, plan, o, version, limit, concern, progress).run()
+                result = Run(client, reader, plan, o, version, limit, progress).run()
             finally:
                 client.close()
     result.seconds = time.monotonic() - started
     return result
-
-
-def _connection(o: RestoreOptions) -> Any:
-    from .dump import DumpOptions
-
-    return DumpOptions(
-        uri=o.uri,
-        host=o.host,
-        port=o.port,
-        username=o.username,
-        password=o.password,
-        authentication_database=o.authentication_database,
-        timeout=o.timeout,
-    )
 
 
 def _server_version(client: MongoClient[RawBSONDocument]) -> tuple[int, int, int]:
@@ -142,28 +120,9 @@ def _plan(
     )
 
 
-def _outcomes(plan: Plan) -> dict[int, NamespaceOutcome]:
-    return {
-        id(t): NamespaceOutcome(str(t.source), str(t.target), t.kind, indexes=len(t.indexes))
-        for t in plan.targets
-    }
-
-
-def _result(
-    reader: ArchiveReader, plan: Plan, outcomes: dict[int, NamespaceOutcome], o: RestoreOptions
-) -> RestoreResult:
-    return RestoreResult(
-        archive=str(reader.name),
-        dry_run=o.dry_run,
-        atomic=o.atomic,
-        namespaces=[outcomes[id(t)] for t in plan.targets],
-        skipped=[(str(ns), why) for ns, why in plan.skipped],
-    )
-
-
 def _dry_run(reader: ArchiveReader, plan: Plan) -> RestoreResult:
-    outcomes = _outcomes(plan)
-    result = _result(reader, plan, outcomes, RestoreOptions(dry_run=True))
+    outcomes = outcomes_of(plan)
+    result = result_of(reader, plan, outcomes, RestoreOptions(dry_run=True))
     try:
         reader.validate()
     except MongoArchiveError as exc:
@@ -181,344 +140,16 @@ def _dry_run(reader: ArchiveReader, plan: Plan) -> RestoreResult:
     return result
 
 
-class _Run:
-    """One restore against a connected server."""
-
-    def __init__(
-        self,
-        client: MongoClient[RawBSONDocument],
-        reader: ArchiveReader,
-        plan: Plan,
-        o: RestoreOptions,
-        version: tuple[int, int, int],
-        limit: Timestamp | None,
-        write_concern: WriteConcern | None,
-        progress: ProgressCallback | None,
-    ) -> None:
-        self.client = client
-        self.write_concern = write_concern
-        self.reader = reader
-        self.plan = plan
-        self.o = o
-        self.version = version
-        self.limit = limit
-        self.progress = progress
-        self.run_id = stage.new_run()
-        self.pool = Pool(o.parallel * o.insertion_workers)
-        self.outcomes = _outcomes(plan)
-        self.result = _result(reader, plan, self.outcomes, o)
-        #: Per target: its lane, the collection it writes (staging, target or temp), its spool.
-        self.lanes: dict[int, Lane] = {}
-        self.writes: dict[int, Namespace] = {}
-        self.spools: dict[int, IO[bytes]] = {}
-        self.pending: set[int] = set()
-        self.rename_keeps_options: bool | None = None
-        #: Lanes copying a staging collection into its target (stage.commit).
-        self.copies: dict[int, Lane] = {}
-
-    # -- setup -------------------------------------------------------------------------
-    def _lane(self, coll_ns: Namespace, target: Target) -> Lane:
-        return Lane(
-            self.pool,
-            self.client[coll_ns.db].get_collection(coll_ns.collection, write_concern=self.write_concern),
-            str(target.target),
-            ordered=self.o.maintain_insertion_order,
-            workers=self.o.insertion_workers,
-            bypass_validation=self.o.bypass_document_validation,
-            stop_on_error=self.o.stop_on_error,
-            batch_documents=self.o.batch_size,
-        )
-
-    def _prepare(self) -> None:
-        o = self.o
-        if o.oplog_replay or o.preserve_uuid:
-            meta.probe_apply_ops(self.client)  # mongorestore's --preserveUUID also needs applyOps
-        for number, t in enumerate(self.plan.targets):
-            key = id(t)
-            options = meta.clean_options(t.options, self.version)
-            if t.kind == "view":
-                self.pending.add(key)
-                continue
-            if t.kind in ("users", "roles"):
-                temp = meta.TEMP_USERS if t.kind == "users" else meta.TEMP_ROLES
-                stage.drop_collection(self.client, temp)
-                self.writes[key] = temp
-            elif t.kind == "oplog" or (t.kind == "timeseries" and o.atomic):
-                self.spools[key] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _finish
-                self.pending.add(key)
-                continue
-            elif o.atomic:
-                staging = stage.staging_namespace(t.target, self.run_id, number)
-                meta.create_collection(self.client, staging, options, must_create=True)
-                self.writes[key] = staging
-            else:
-                if o.drop:
-                    stage.drop_collection(self.client, t.target)
-                    if t.insert_ns != t.target:
-                        stage.drop_collection(self.client, t.insert_ns)
-                meta.create_collection(self.client, t.target, options, must_create=False)
-                self.writes[key] = t.insert_ns
-            self.lanes[key] = self._lane(self.writes[key], t)
-            self.pending.add(key)
-
-    # -- the body ------------------------------------------------------------------------
-    def run(self) -> RestoreResult:
-        try:
-            self._prepare()
-            self._stream()
-            self._after_body()
-        except MongoArchiveError as exc:
-            self.result.errors.append(exc)
-            self._abort()
-        finally:
-            self.pool.close()
-            for spool in self.spools.values():
-                spool.close()
-        return self.result
-
-    def _stream(self) -> None:
-        by_data = self.plan.by_data
-        # The reader's events with runs of raw documents, not one object per document (reader.py).
-        for item in self.reader._body(True, runs=True):
-            if type(item) is tuple:
-                ns, view, _count = item
-                target = by_data.get(ns)
-                if target is None:
-                    continue
-                key = id(target)
-                spool = self.spools.get(key)
-                if spool is not None:
-                    spool.write(view)
-                    continue
-                lane = self.lanes[key]
-                for a, b in split_run(view, 0, len(view)):
-                    lane.add(view[a:b].tobytes())
-                if self.progress is not None:
-                    self.progress(str(target.target), lane.inserted + len(lane.batch), False)
-            elif type(item) is NamespaceEnd:
-                target = by_data.get(item.ns)
-                if target is not None and target.kind not in ("view", "users", "roles"):
-                    self._commit(target)
-
-    def _commit(self, t: Target) -> None:
-        """The EOF of ``t``'s data checked: put it in place (see the module docs)."""
-        key = id(t)
-        out = self.outcomes[key]
-        if t.kind == "oplog":
-            return  # applied after everything else
-        try:
-            if key in self.spools:
-                self._load_spool(t)
-            else:
-                lane = self.lanes[key]
-                lane.wait()
-                if lane.error is not None:
-                    raise lane.error
-                out.documents, out.failed = lane.inserted, lane.failed
-                written = self.writes[key]
-                if self.o.atomic:
-                    how = stage.commit(
-                        self.client,
-                        written,
-                        t.target,
-                        drop=self.o.drop,
-                        # Options-free collections lose nothing even where a rename drops options.
-                        rename=not t.options or self._rename_ok(t.target.db),
-                        create=lambda ns: meta.create_collection(
-                            self.client, ns, meta.clean_options(t.options, self.version), must_create=False
-                        ),
-                        indexes=lambda ns: self._build_indexes(t, ns),
-                        lane=lambda ns: self.copies.setdefault(key, self._lane(ns, t)),
-                    )
-                    if how != "renamed":
-                        copied = self.copies[key]
-                        out.documents, out.failed = copied.inserted, out.failed + copied.failed
-                        out.message = {
-                            "copied": "copied from staging (the server's rename loses options)",
-                            "appended": "appended to the existing collection",
-                        }[how]
-                else:
-                    self._build_indexes(t, written)
-        except MongoArchiveError as exc:
-            self._fail(t, exc)
-            if self.o.stop_on_error or _fatal(exc):
-                raise
-            return
-        self.pending.discard(key)
-        out.status = "restored"
-        if self.progress is not None:
-            self.progress(str(t.target), out.documents, True)
-
-    def _indexes(self, t: Target) -> list[dict[str, Any]]:
-        return meta.clean_indexes(t.indexes, self.o.keep_index_version)
-
-    def _build_indexes(self, t: Target, ns: Namespace) -> None:
-        self.outcomes[id(t)].indexes = meta.create_indexes(self.client, ns, self._indexes(t))
-
-    def _rename_ok(self, db: str) -> bool:
-        """Whether renames keep options here, asked once per restore (``stage.rename_keeps_options``)."""
-        if self.rename_keeps_options is None:
-            self.rename_keeps_options = stage.rename_keeps_options(self.client, db, self.run_id)
-        return self.rename_keeps_options
-
-    def _load_spool(self, t: Target) -> None:
-        """A spooled timeseries: create it now, then insert its documents straight into place."""
-        key = id(t)
-        out = self.outcomes[key]
-        if self.o.drop:
-            stage.drop_collection(self.client, t.target)
-            if t.insert_ns != t.target:
-                stage.drop_collection(self.client, t.insert_ns)
-        created = meta.create_collection(
-            self.client, t.target, meta.clean_options(t.options, self.version), must_create=False
-        )
-        lane = self._lane(t.insert_ns, t)
-        self.lanes[key] = lane
-        try:
-            for raw in _spooled(self.spools[key]):
-                lane.add(raw)
-            lane.wait()
-            if lane.error is not None:
-                raise lane.error
-            out.documents, out.failed = lane.inserted, lane.failed
-            out.indexes = meta.create_indexes(self.client, t.target, self._indexes(t))
-        except MongoArchiveError:
-            if created:  # it did not exist before: leave nothing half done behind
-                with contextlib.suppress(MongoArchiveError):
-                    stage.drop_collection(self.client, t.target)
-                    stage.drop_collection(self.client, t.insert_ns)
-            raise
-
-    def _fail(self, t: Target, exc: MongoArchiveError) -> None:
-        key = id(t)
-        out = self.outcomes[key]
-        lane = self.lanes.get(key)
-        if lane is not None:
-            out.failed = max(out.failed, lane.inserted + lane.failed)
-            out.documents = 0 if self.o.atomic or t.kind == "timeseries" else lane.inserted
-        out.status = "rolled back" if self.o.atomic else "partial"
-        out.message = exc.message
-        if exc not in self.result.errors:
-            self.result.errors.append(exc)
-        self._discard(t)
-        self.pending.discard(key)
-
-    def _discard(self, t: Target) -> None:
-        """Drop what ``t`` staged (its staging or temporary collection); note it if that fails."""
-        written = self.writes.get(id(t))
-        if written is None or not (self.o.atomic or t.kind in ("users", "roles")):
-            return
-        if written == t.insert_ns and t.kind not in ("users", "roles"):
-            return
-        try:
-            stage.drop_collection(self.client, written)
-        except MongoArchiveError:
-            self.result.staging_left.append(str(written))
-
-    def _abort(self) -> None:
-        """Something fatal happened: roll back every namespace not committed yet."""
-        for t in self.plan.targets:
-            key = id(t)
-            if key not in self.pending:
-                continue
-            out = self.outcomes[key]
-            lane = self.lanes.get(key)
-            if lane is not None:
-                with contextlib.suppress(Exception):
-                    for future in list(lane.inflight):
-                        future.exception()
-                if self.o.atomic or t.kind in ("users", "roles"):
-                    out.failed = lane.inserted + lane.failed + len(lane.batch)
-                    out.documents = 0
-                    out.status = "rolled back"
-                else:
-                    out.documents, out.failed = lane.inserted, lane.failed
-                    out.status = "partial"
-            elif t.kind == "view":
-                out.status = "not created"
-            self._discard(t)
-
-    # -- after the body --------------------------------------------------------------------
-    def _after_body(self) -> None:
-        for t in self.plan.targets:
-            if t.kind == "view":
-                self._view(t)
-        self._auth()
-        for t in self.plan.targets:
-            if t.kind == "oplog":
-                out = self.outcomes[id(t)]
-                out.documents = meta.apply_oplog(self.client, _spooled(self.spools[id(t)]), self.limit)
-                out.status = "restored"
-                self.pending.discard(id(t))
-
-    def _view(self, t: Target) -> None:
-        out = self.outcomes[id(t)]
-        try:
-            if self.o.drop:
-                stage.drop_collection(self.client, t.target)
-            meta.create_view(self.client, t.target, t.options)
-        except MongoArchiveError as exc:
-            out.status, out.message = "failed", exc.message
-            self.result.errors.append(exc)
-            if _fatal(exc):
-                raise
-        else:
-            out.status = "restored"
-        self.pending.discard(id(t))
-
-    def _auth(self) -> None:
-        by_db: dict[str, list[Target]] = {}
-        for t in self.plan.targets:
-            if t.kind in ("users", "roles"):
-                by_db.setdefault(t.auth_db, []).append(t)
-        for db, targets in by_db.items():
-            kinds = {t.kind for t in targets}
-            try:
-                for t in targets:
-                    lane = self.lanes[id(t)]
-                    lane.wait()
-                    out = self.outcomes[id(t)]
-                    out.documents, out.failed = lane.inserted, lane.failed
-                meta.merge_auth(
-                    self.client, db, users="users" in kinds, roles="roles" in kinds, drop=self.o.drop
-                )
-            except MongoArchiveError as exc:
-                for t in targets:
-                    self._fail(t, exc)
-                if _fatal(exc):
-                    raise
-                continue
-            for t in targets:
-                self.outcomes[id(t)].status = "restored"
-                self.pending.discard(id(t))
-                self._discard(t)
-
-
-def _fatal(exc: MongoArchiveError) -> bool:
-    return exc.code in ("connection-lost", "connection-failed", "stop-on-error")
-
-
-def _spooled(spool: IO[bytes]) -> Iterator[bytes]:
-    """The documents written to ``spool``, in order."""
-    spool.seek(0)
-    while True:
-        head = spool.read(4)
-        if len(head) < 4:
-            return
-        size = int.from_bytes(head, "little", signed=True)
-        yield head + spool.read(size - 4)
-
-
 def cleanup_staging(options: RestoreOptions | None = None, **fields: Any) -> list[str]:
     """Drop every staging collection a restore left on the server (one that died with it).
 
     Do not run it while another restore of the same server is running.
     """
-    o = options or RestoreOptions(**fields)
-    client = connect(_connection(o))
+    o = validate(options or RestoreOptions(**fields))
+    client = connect(o, write_concern(o.write_concern, o.uri))
     try:
         _server_version(client)
-        return stage.cleanup(client)
+        return cleanup(client)
     except MongoArchiveError:
         raise
     except Exception as exc:

@@ -1,7 +1,8 @@
 """A source and a target SecantusDB server for the restore tests, and archives of the source.
 
-The source is seeded once (collections with options and indexes, a view, an
-empty and a capped collection, a timeseries collection, two databases) and
+The source is seeded once (``seed``, which tests/test_rewrite_restore.py shares:
+collections with options and indexes, a view, an empty and a capped
+collection, a timeseries collection, two databases) and
 dumped by our ``dump`` (plain and gzip); its catalogue (tests/dumpserver.py)
 is what a restore must reproduce.  Every test restores into the target after
 ``wipe``.  Skipped without SecantusDB.
@@ -24,7 +25,10 @@ from mongoarchive.dump import dump
 SYSTEM_DBS = ("admin", "config", "local")
 
 
-def seed(client: MongoClient[Any]) -> None:
+def seed(client: MongoClient[Any], *, orders: int, customers: int, contacts: int, timeseries: bool) -> None:
+    """The data set of the restore tests and of tests/test_rewrite_restore.py, at the sizes given:
+    collections with a validator, a collation, unique, TTL, sparse and partial indexes, an empty and
+    a capped collection, a view, two databases, and optionally a timeseries collection."""
     shop = client.shop
     shop.create_collection(
         "orders",
@@ -32,26 +36,36 @@ def seed(client: MongoClient[Any]) -> None:
         validationLevel="moderate",
     )
     when = datetime.datetime(2024, 5, 1)
-    shop.orders.insert_many([{"_id": i, "k": i, "ref": f"r{i}", "t": when} for i in range(2500)])
-    shop.orders.create_index([("k", 1), ("ref", -1)], name="k_ref")
+    shop.orders.insert_many(
+        [{"_id": i, "k": i, "ref": f"r{i}", "status": "AB"[i % 2], "t": when} for i in range(orders)]
+    )
+    shop.orders.create_index([("k", 1), ("status", -1)], name="k_status")
     shop.orders.create_index("ref", unique=True)
     shop.orders.create_index("t", expireAfterSeconds=3600)
-    shop.orders.create_index("k", name="k_partial", partialFilterExpression={"k": {"$gt": 5}})
+    shop.orders.create_index("status", name="status_partial", partialFilterExpression={"k": {"$gt": 5}})
     shop.create_collection("customers", collation={"locale": "en", "strength": 2})
-    shop.customers.insert_many([{"_id": f"c{i}", "k": i, "name": f"Name {i}"} for i in range(40)])
+    shop.customers.insert_many([{"_id": f"c{i}", "k": i, "name": f"Name {i}"} for i in range(customers)])
     shop.customers.create_index("name")
     shop.create_collection("empty")
     shop.empty.create_index("x", sparse=True)
     shop.create_collection("capped", capped=True, size=4096, max=5)
     shop.capped.insert_many([{"_id": i, "k": i} for i in range(8)])
     shop.command("create", "recent", viewOn="orders", pipeline=[{"$match": {"k": {"$lt": 20}}}])
-    client.metrics.create_collection("weather", timeseries={"timeField": "t", "metaField": "m"})
-    client.metrics.weather.insert_many(
-        [{"t": datetime.datetime(2024, 1, 1, 0, i), "m": {"dev": i % 2}, "v": i} for i in range(6)]
-    )
+    if timeseries:
+        client.metrics.create_collection("weather", timeseries={"timeField": "t", "metaField": "m"})
+        client.metrics.weather.insert_many(
+            [{"t": datetime.datetime(2024, 1, 1, 0, i), "m": {"dev": i % 2}, "v": i} for i in range(6)]
+        )
     crm = client.crm
-    crm.contacts.insert_many([{"_id": i, "k": i, "email": f"{i}@example.org"} for i in range(300)])
+    crm.contacts.insert_many([{"_id": i, "k": i, "email": f"{i}@example.org"} for i in range(contacts)])
     crm.contacts.create_index("email", unique=True, name="email_unique")
+
+
+def drop_user_databases(client: MongoClient[Any]) -> None:
+    """Drop every database of ``client``'s server but admin, config and local."""
+    for db in client.list_database_names():
+        if db not in SYSTEM_DBS:
+            client.drop_database(db)
 
 
 class Servers:
@@ -68,9 +82,7 @@ class Servers:
     def wipe(self) -> None:
         """Drop every user database of the target."""
         with MongoClient(self.target.uri) as client:
-            for db in client.list_database_names():
-                if db not in SYSTEM_DBS:
-                    client.drop_database(db)
+            drop_user_databases(client)
 
     def catalogue(self) -> Catalogue:
         with MongoClient(self.target.uri, document_class=RawBSONDocument) as client:
@@ -91,7 +103,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     try:
         s = Servers(root, source, target)
         with MongoClient(source.uri, document_class=RawBSONDocument) as client:
-            seed(client)
+            seed(client, orders=2500, customers=40, contacts=300, timeseries=True)
             s.full = catalogue(client)
         dump(s.archive, uri=source.uri, parallel=1)
         dump(s.gzip, uri=source.uri, parallel=1, gzip=True)

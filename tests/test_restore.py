@@ -7,6 +7,7 @@ indexes, documents by content) with what the source held.
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -289,3 +290,42 @@ def test_users_go_through_the_servers_merge(target: Servers, tmp_path: Path, whe
     with MongoClient(target.target.uri) as client:
         assert "tempusers" not in client.admin.list_collection_names()
         assert client.app.data.count_documents({}) == 1
+
+
+@pytest.mark.parametrize("server_version", ["8.2.11", "8.3.0"])
+def test_timeseries_naming_follows_the_archives_server_version(
+    target: Servers, tmp_path: Path, server_version: str
+) -> None:
+    """An archive from before 8.3 holds a timeseries' data under system.buckets.X, one from 8.3 on
+    under X (§5.4); either way the documents reach the target server's bucket collection (SecantusDB
+    reports 8.2.11, so system.buckets.X)."""
+    path = tmp_path / f"ts-{server_version}.archive"
+    options = {"timeseries": {"timeField": "t", "metaField": "m", "granularity": "seconds"}}
+    docs = [{"_id": i, "t": datetime.datetime(2024, 1, 1, 0, 0, i), "m": i % 2} for i in range(5)]
+    with mongoarchive.open(path, "w", server_version=server_version) as out:
+        writer = out.add_collection("tsdb", "w", {"options": options, "indexes": []}, type="timeseries")
+        for doc in docs:
+            writer.write(doc)
+    with mongoarchive.open(path) as reader:
+        seen = {str(item.ns) for item in reader if hasattr(item, "ns")}
+    assert ("tsdb.system.buckets.w" in seen) == (server_version == "8.2.11")
+    result = mongoarchive.restore(path, uri=target.target.uri)
+    assert result.ok, result.errors
+    with MongoClient(target.target.uri) as client:
+        assert client.tsdb.system.buckets.w.count_documents({}) == len(docs)
+        (info,) = [c for c in client.tsdb.list_collections() if c["name"] == "w"]
+        assert info["options"]["timeseries"]["timeField"] == "t"
+
+
+def test_validation_options_lost_by_the_rename_are_set_again(target: Servers) -> None:
+    """SecantusDB's rename drops options: shop.orders (a validator and validationLevel only) is
+    still renamed into place, then collMod sets them again; shop.customers (a collation, which
+    only create sets) is copied from staging."""
+    result = mongoarchive.restore(target.archive, uri=target.target.uri, ns_include=["shop.*"])
+    assert result.ok, result.errors
+    messages = {n.target: n.message or "" for n in result.namespaces}
+    assert "collMod" in messages["shop.orders"]
+    assert "copied from staging" in messages["shop.customers"]
+    got = target.catalogue()
+    for ns in ("shop.orders", "shop.customers"):
+        assert got[ns] == target.full[ns]

@@ -5,14 +5,18 @@ PID) once some documents of the second namespace are on their way; the
 restore must fail with a one-line connection error naming the namespace and
 the cleanup command, the first namespace (committed before) must be in
 place, and once the server is back on the same storage ``restore
---cleanupStaging`` must leave no staging collection behind.  Skipped without
-SecantusDB.
+--cleanupStaging`` must leave no staging collection behind.  A second case
+kills the restore process instead of the server.  Skipped without SecantusDB.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,5 +81,58 @@ def test_killed_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         with MongoClient(server.uri) as client:
             assert client.kill.first.count_documents({}) == 10
             assert "second" not in client.kill.list_collection_names()
+    finally:
+        server.stop()
+
+
+def test_killed_restore_leaves_the_target_and_a_staging_collection_to_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The restore process itself killed (SIGKILL) mid-namespace: the target keeps what it held
+    (even with --drop), the staging collection stays behind until ``--cleanupStaging`` drops it.
+
+    The archive goes through a pipe and only its first 60% is written, so the restore is
+    certainly mid-body (blocked reading) when it is killed; no timing is involved."""
+    if secantusd_path() is None:
+        pytest.skip("SecantusDB is not installed (pip install SecantusDB==0.7.0b3)")
+    archive = tmp_path / "kill.archive"
+    write_archive(archive)
+    data = archive.read_bytes()
+    server = SecantusServer(tmp_path / "server").start()
+    try:
+        with MongoClient(server.uri) as client:
+            client.kill.second.insert_many([{"_id": i, "before": True} for i in range(3)])
+            child = subprocess.Popen(
+                [sys.executable, "-m", "mongoarchive", "restore", "--uri", server.uri, "--drop", "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            assert child.stdin is not None
+            child.stdin.write(data[: len(data) * 6 // 10])
+            child.stdin.flush()
+            staged: list[str] = []
+            for _ in range(1200):  # a bound on polls, not a timing: the child waits for input
+                staged = [
+                    c
+                    for c in client.kill.list_collection_names()
+                    if c.startswith("mongoarchive.restore.") and client.kill[c].estimated_document_count()
+                ]
+                if staged or child.poll() is not None:
+                    break
+                time.sleep(0.05)
+            assert staged, "the restore never staged a document"
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            with contextlib.suppress(BrokenPipeError):
+                child.stdin.close()
+            assert sorted(d["_id"] for d in client.kill.second.find()) == [0, 1, 2]
+            assert all(d.get("before") for d in client.kill.second.find())
+            left = staging_left(server.uri)
+            assert left and all(name.startswith("kill.mongoarchive.restore.") for name in left)
+            status, out, _ = run(capsys, "restore", "--uri", server.uri, "--cleanupStaging")
+            assert status == 0 and f"{len(left)} dropped" in out
+            assert staging_left(server.uri) == []
+            assert client.kill.second.count_documents({}) == 3
     finally:
         server.stop()

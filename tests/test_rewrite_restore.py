@@ -1,7 +1,7 @@
 """The official mongorestore (100.6.1 and 100.18.0) restores what every rewrite verb writes.
 
-One SecantusDB server per module: it is seeded (collections with indexes and
-options, a view, an empty and a capped collection, in two databases), dumped
+One SecantusDB server per module: it is seeded (tests/restore_helpers.py's
+data set without the timeseries collection), dumped
 (our dump of both databases; the official mongodump of one database and our
 dump of the other for merge), its expected contents are read with pymongo
 (``find()`` with the filter's query gives the filter's expectation,
@@ -14,54 +14,24 @@ Skipped without ../shared/oracle or SecantusDB.
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from bson.raw_bson import RawBSONDocument
 from cli_helpers import run
 from dumpserver import ORACLE, RELEASES, Catalogue, SecantusServer, catalogue, secantusd_path
 from pymongo import MongoClient
+from restore_helpers import drop_user_databases, seed
 
 from mongoarchive.dump import dump
 
-SYSTEM_DBS = ("admin", "config", "local")
 #: The filter case: every verb option that changes what is restored.
 QUERY = {"k": {"$gte": 5}}
 FILTER_ARGS = ["--nsExclude", "shop.customers", "--nsFrom", "shop.*", "--nsTo", "store.*"]
 FILTER_ARGS += ["--query", json.dumps(QUERY)]
-
-
-def seed(client: MongoClient[Any]) -> None:
-    shop = client.shop
-    shop.create_collection(
-        "orders",
-        validator={"$jsonSchema": {"bsonType": "object", "required": ["k"]}},
-        validationLevel="moderate",
-    )
-    when = datetime.datetime(2024, 5, 1)
-    shop.orders.insert_many(
-        [{"_id": i, "k": i, "ref": f"r{i}", "status": "AB"[i % 2], "t": when} for i in range(30)]
-    )
-    shop.orders.create_index([("k", 1), ("status", -1)], name="k_status")
-    shop.orders.create_index("ref", unique=True)
-    shop.orders.create_index("t", expireAfterSeconds=3600)
-    shop.orders.create_index("status", name="status_partial", partialFilterExpression={"k": {"$gt": 5}})
-    shop.create_collection("customers", collation={"locale": "en", "strength": 2})
-    shop.customers.insert_many([{"_id": f"c{i}", "k": i, "name": f"Name {i}"} for i in range(10)])
-    shop.customers.create_index("name")
-    shop.create_collection("empty")
-    shop.empty.create_index("x", sparse=True)
-    shop.create_collection("capped", capped=True, size=4096, max=5)
-    shop.capped.insert_many([{"_id": i, "k": i} for i in range(8)])
-    shop.command("create", "recent", viewOn="orders", pipeline=[{"$match": {"k": {"$lt": 20}}}])
-    crm = client.crm
-    crm.contacts.insert_many([{"_id": i, "k": i, "email": f"{i}@example.org"} for i in range(15)])
-    crm.contacts.create_index("email", unique=True, name="email_unique")
 
 
 class Source:
@@ -88,7 +58,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
     try:
         src = Source(server, root)
         with MongoClient(server.uri, document_class=RawBSONDocument) as client:
-            seed(client)
+            seed(client, orders=30, customers=10, contacts=15, timeseries=False)
             dump(src.archive, uri=server.uri, ns_include=["shop.*", "crm.*"], parallel=1)
             mongodump = ORACLE / "100.18.0" / "mongodump"
             done = subprocess.run(
@@ -115,9 +85,7 @@ def restore(source: Source, release: str, *args: str, fresh: bool = True) -> Cat
         pytest.skip(f"the official mongorestore {release} is not at {exe}")
     with MongoClient(source.server.uri, document_class=RawBSONDocument) as client:
         if fresh:
-            for db in client.list_database_names():
-                if db not in SYSTEM_DBS:
-                    client.drop_database(db)
+            drop_user_databases(client)
         done = subprocess.run(
             [str(exe), "--host", "127.0.0.1", "--port", str(source.server.port), "--drop", *args],
             capture_output=True,

@@ -12,7 +12,7 @@ import errno
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from .._remote import RemoteReader, is_url, redact_text, shown
 from .._text import printable
@@ -346,3 +346,124 @@ def guard_stdout() -> Iterator[StdoutGuard]:
             original.flush()
         except (OSError, ValueError):
             silence(original)
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """mongo-tools' connection flags (``dump``, ``restore``); the fields of ``connection_fields``."""
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--uri", help="MongoDB connection string (mongodb://...)")
+    conn.add_argument("--host", help="host, host:port, or setName/host1,host2 (default localhost)")
+    conn.add_argument("--port", type=int, help="server port (default 27017)")
+    conn.add_argument("-u", "--username", help="user name")
+    conn.add_argument("-p", "--password", help="password")
+    conn.add_argument(
+        "--authenticationDatabase", dest="auth_db", help="database holding the user's credentials"
+    )
+    conn.add_argument(
+        "--authenticationMechanism",
+        dest="auth_mechanism",
+        metavar="MECHANISM",
+        help="e.g. SCRAM-SHA-256, MONGODB-X509 (default: negotiated)",
+    )
+    conn.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)"
+    )
+    conn.add_argument("--tls", "--ssl", dest="tls", action="store_true", help="connect with TLS")
+    conn.add_argument(
+        "--tlsCAFile", "--sslCAFile", dest="tls_ca_file", metavar="PATH", help="CA certificates (PEM)"
+    )
+    conn.add_argument(
+        "--tlsCertificateKeyFile",
+        "--sslPEMKeyFile",
+        dest="tls_certificate_key_file",
+        metavar="PATH",
+        help="client certificate and key (PEM)",
+    )
+    conn.add_argument(
+        "--tlsCertificateKeyFilePassword",
+        "--sslPEMKeyPassword",
+        dest="tls_certificate_key_file_password",
+        help="password of the --tlsCertificateKeyFile key",
+    )
+    conn.add_argument(
+        "--tlsInsecure",
+        "--tlsAllowInvalidCertificates",
+        dest="tls_allow_invalid_certificates",
+        action="store_true",
+        help="accept a server certificate that does not verify",
+    )
+    conn.add_argument(
+        "--tlsAllowInvalidHostnames",
+        dest="tls_allow_invalid_hostnames",
+        action="store_true",
+        help="accept a server certificate for another host name",
+    )
+    return conn
+
+
+def connection_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ConnectionOptions fields (mongoarchive._connect) of ``add_connection_arguments``' flags."""
+    return {
+        "uri": args.uri,
+        "host": args.host,
+        "port": args.port,
+        "username": args.username,
+        "password": args.password,
+        "authentication_database": args.auth_db,
+        "authentication_mechanism": args.auth_mechanism,
+        "timeout": args.timeout,
+        "tls": args.tls,
+        "tls_ca_file": args.tls_ca_file,
+        "tls_certificate_key_file": args.tls_certificate_key_file,
+        "tls_certificate_key_file_password": args.tls_certificate_key_file_password,
+        "tls_allow_invalid_certificates": args.tls_allow_invalid_certificates,
+        "tls_allow_invalid_hostnames": args.tls_allow_invalid_hostnames,
+    }
+
+
+class NamespaceProgress:
+    """Documents per namespace on a terminal (rich, loaded only then), silent otherwise; thread-safe."""
+
+    def __init__(self, enabled: bool, *, remove_done: bool = False) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.remove_done = remove_done
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def update(self, ns: str, documents: int, *, total: int | None = None, done: bool = False) -> None:
+        """``documents`` of ``ns`` so far, out of ``total`` if known."""
+        if self.bar is None:
+            return
+        with self.lock:
+            task = self.tasks.get(ns)
+            if task is None:
+                from rich.markup import escape
+
+                # The description is rich markup: escape it, and make control characters visible.
+                task = self.tasks[ns] = self.bar.add_task(escape(printable(ns)), total=total)
+            self.bar.update(task, completed=documents, total=documents if done else total)
+            if done and self.remove_done:
+                self.bar.remove_task(task)
+
+    def __enter__(self) -> Self:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._text import plural, printable
-from ._common import is_terminal, quiet, refuse_binary_terminal
+from ._common import (
+    NamespaceProgress,
+    add_connection_arguments,
+    connection_fields,
+    is_terminal,
+    quiet,
+    refuse_binary_terminal,
+)
 
 if TYPE_CHECKING:
     from ..dump import DumpResult
@@ -19,19 +25,8 @@ HELP = "dump a live MongoDB deployment into an archive (as mongodump --archive)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    conn = parser.add_argument_group("connection")
-    conn.add_argument("--uri", help="MongoDB connection string (mongodb://...)")
-    conn.add_argument("--host", help="host, host:port, or setName/host1,host2 (default localhost)")
-    conn.add_argument("--port", type=int, help="server port (default 27017)")
-    conn.add_argument("-u", "--username", help="user name")
-    conn.add_argument("-p", "--password", help="password")
-    conn.add_argument(
-        "--authenticationDatabase", dest="auth_db", help="database holding the user's credentials"
-    )
+    conn = add_connection_arguments(parser)
     conn.add_argument("--readPreference", dest="read_preference", help="e.g. primary, secondaryPreferred")
-    conn.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)"
-    )
     sel = parser.add_argument_group("selection")
     sel.add_argument("-d", "--db", help="dump only this database")
     sel.add_argument("-c", "--collection", help="dump only this collection (needs --db)")
@@ -101,49 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Progress:
-    """Per-collection progress on a terminal (rich), silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.lock = threading.Lock()
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
+class _Progress(NamespaceProgress):
+    """Per-collection progress on a terminal, out of the server's estimated count."""
 
     def __call__(self, ns: str, documents: int, nbytes: int, estimate: int, done: bool) -> None:
-        if self.bar is None:
-            return
-        with self.lock:
-            task = self.tasks.get(ns)
-            if task is None:
-                from rich.markup import escape
-
-                # The description is rich markup: escape it, and make control characters visible.
-                task = self.bar.add_task(escape(printable(ns)), total=estimate or None)
-                self.tasks[ns] = task
-            total = max(estimate, documents) if estimate else None
-            self.bar.update(task, completed=documents, total=documents if done else total)
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.update(ns, documents, total=max(estimate, documents) if estimate else None, done=done)
 
 
 def render_summary(result: DumpResult, seconds: float) -> str:
@@ -174,14 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if args.archive == "-":
         refuse_binary_terminal("redirect or pass --archive=FILE")
     options = DumpOptions(
-        uri=args.uri,
-        host=args.host,
-        port=args.port,
-        username=args.username,
-        password=args.password,
-        authentication_database=args.auth_db,
+        **connection_fields(args),
         read_preference=args.read_preference,
-        timeout=args.timeout,
         db=args.db,
         collection=args.collection,
         query=args.query,

@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._text import plural, printable
-from ._common import add_format_argument, add_input_arguments, input_paths, is_terminal, quiet
+from ._common import (
+    NamespaceProgress,
+    add_connection_arguments,
+    add_format_argument,
+    add_input_arguments,
+    connection_fields,
+    input_paths,
+    is_terminal,
+    quiet,
+)
 
 if TYPE_CHECKING:  # pymongo loads with run(), not when the parser is built
     from ..restore import RestoreOptions, RestoreResult
@@ -20,18 +28,7 @@ HELP = "restore an archive into a live MongoDB (as mongorestore --archive), atom
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(parser)
-    conn = parser.add_argument_group("connection")
-    conn.add_argument("--uri", help="MongoDB connection string (mongodb://...)")
-    conn.add_argument("--host", help="host, host:port, or setName/host1,host2 (default localhost)")
-    conn.add_argument("--port", type=int, help="server port (default 27017)")
-    conn.add_argument("-u", "--username", help="user name")
-    conn.add_argument("-p", "--password", help="password")
-    conn.add_argument(
-        "--authenticationDatabase", dest="auth_db", help="database holding the user's credentials"
-    )
-    conn.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)"
-    )
+    add_connection_arguments(parser)
     sel = parser.add_argument_group("selection and renaming")
     sel.add_argument("-d", "--db", help="restore only this database of the archive")
     sel.add_argument("-c", "--collection", help="restore only this collection (needs --db)")
@@ -127,46 +124,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format_argument(parser, "a table of namespaces")
 
 
-class _Progress:
-    """Documents per namespace on a terminal (rich), silent otherwise."""
+class _Progress(NamespaceProgress):
+    """Documents per namespace; a namespace leaves the display once committed."""
 
     def __init__(self, enabled: bool) -> None:
-        self.lock = threading.Lock()
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
-        if enabled:
-            from rich.console import Console
-            from rich.progress import Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("{task.description}"),
-                TextColumn("{task.completed} documents"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
+        super().__init__(enabled, remove_done=True)
 
     def __call__(self, ns: str, documents: int, done: bool) -> None:
-        if self.bar is None:
-            return
-        with self.lock:
-            task = self.tasks.get(ns)
-            if task is None:
-                from rich.markup import escape
-
-                task = self.tasks[ns] = self.bar.add_task(escape(printable(ns)), total=None)
-            self.bar.update(task, completed=documents)
-            if done:
-                self.bar.remove_task(task)
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.update(ns, documents, done=done)
 
 
 def render(result: RestoreResult) -> str:
@@ -198,13 +163,7 @@ def _options(args: argparse.Namespace) -> RestoreOptions:
     from ..restore import RestoreOptions
 
     return RestoreOptions(
-        uri=args.uri,
-        host=args.host,
-        port=args.port,
-        username=args.username,
-        password=args.password,
-        authentication_database=args.auth_db,
-        timeout=args.timeout,
+        **connection_fields(args),
         db=args.db,
         collection=args.collection,
         ns_include=args.ns_include,
