@@ -301,9 +301,15 @@ def test_lines_stop_at_a_bad_document_with_its_namespace(use: bool) -> None:
     assert len(read_back(out.getvalue().decode())) == 3
 
 
+@pytest.mark.parametrize("compiled", [False, True] if _extjson._c_lines is not None else [False])
 @pytest.mark.parametrize("use", [False, True] if _extjson.has_bsonjs() else [False])
-def test_large_documents_leave_in_slices_in_order(use: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_documents_leave_in_slices_in_order(
+    use: bool, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large line leaves in one write from the compiled converter, else in slices of LARGE characters."""
     monkeypatch.setattr(_jsonlines, "LARGE", 64)
+    if not compiled:
+        monkeypatch.setattr(_extjson, "_c_lines", None)
     small = bson.encode({"i": 1})
     large = bson.encode({"s": "\u00e9" * 200})
     writes: list[bytes] = []
@@ -318,14 +324,18 @@ def test_large_documents_leave_in_slices_in_order(use: bool, monkeypatch: pytest
     writer.flush()
     text = b"".join(writes).decode()
     assert read_back(text) == [bson.encode(bson.decode(d)) for d in (small, large, small)]
-    assert max(len(w) for w in writes) <= 64 * 2  # UTF-8 of 64 characters of which some are 2 bytes
+    if compiled:  # the large document's line in one write, newline included
+        assert (reference(large, "canonical") + "\n").encode() in writes
+    else:
+        assert max(len(w) for w in writes) <= 64 * 2  # UTF-8 of 64 characters of which some are 2 bytes
 
 
 def test_fallback_when_bsonjs_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(_extjson, "_bsonjs", None)
-    assert not _extjson.has_bsonjs() and _extjson.backend() == "json_util"
+    assert not _extjson.has_bsonjs()
+    assert _extjson.backend() == ("json_util" if _extjson._c_lines is None else "c+json_util")
     path = SPEC_VECTORS / "valid" / "sample.archive"
     status, out, _ = run(capsys, "cat", str(path))
     assert status == 0
