@@ -267,9 +267,9 @@ def has_c() -> bool:
     False when the C extensions were not built (no compiler at install time) or
     when ``MONGOARCHIVE_PURE=1`` was set before the import.
     """
-    from ._hotpath import IMPLEMENTATION, JSON_IMPLEMENTATION
+    from ._hotpath import IMPLEMENTATION, json_lines
 
-    return IMPLEMENTATION == JSON_IMPLEMENTATION == "c"
+    return IMPLEMENTATION == "c" and json_lines() is not None
 
 
 def is_archive(src: Source) -> bool:

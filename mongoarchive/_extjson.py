@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover
     _bsonjs = None
 
 #: The compiled converter, or None (MONGOARCHIVE_PURE=1, or not built); _hotpath.pure_loops() swaps it.
-_c_lines = _hotpath.json_lines
+_c_lines = _hotpath.json_lines()
 
 # DATETIME_AUTO: dates outside Python's datetime range still convert (as $numberLong).
 _OPTIONS: dict[str, json_util.JSONOptions] = {

@@ -1,9 +1,10 @@
 """Picks the per-document loops: the compiled ``_hot_c`` when it is built, else ``_hot``;
-and the compiled Extended JSON converter ``_extjson_c`` when it is built, else none.
+and the compiled Extended JSON converter ``_extjson_c`` when it is built, else none
+(``json_lines()``, imported on first use).
 
 ``MONGOARCHIVE_PURE=1`` (any value but empty or ``0``) forces the pure-Python
 ones, read once at import.  Both give the same results (tests/test_hot_twin.py,
-tests/test_extjson_twin.py).  Without ``json_lines`` (None), ``_extjson``
+tests/test_extjson_twin.py).  Without ``json_lines()`` (None), ``_extjson``
 converts with python-bsonjs or bson.json_util alone.
 """
 
@@ -19,7 +20,7 @@ from . import _hot
 
 __all__ = [
     "IMPLEMENTATION",
-    "JSON_IMPLEMENTATION",
+    "JsonLinesFn",
     "json_lines",
     "pure_loops",
     "scan_last",
@@ -35,12 +36,12 @@ split_run: Callable[[Buffer, int, int], list[tuple[int, int]]] = _hot.split_run
 _LOOPS = ("scan_run", "scan_last", "split_run")
 #: "c" or "pure": which implementation runs.
 IMPLEMENTATION = "pure"
-#: The compiled converter of runs of documents to Extended JSON lines, or None (mongoarchive/_extjson_c.c).
-json_lines: Callable[[Buffer, int, bool], tuple[bytes, int, int]] | None = None
-#: "c" or "pure": whether ``json_lines`` is the compiled converter.
-JSON_IMPLEMENTATION = "pure"
+#: The compiled converter of runs of documents to Extended JSON lines (mongoarchive/_extjson_c.c).
+JsonLinesFn = Callable[[Buffer, int, bool], tuple[bytes, int, int]]
+_PURE = os.environ.get("MONGOARCHIVE_PURE", "") not in ("", "0")
+_json_lines: list[JsonLinesFn | None] = []  # json_lines() once looked up
 
-if os.environ.get("MONGOARCHIVE_PURE", "") in ("", "0"):
+if not _PURE:
     try:
         from . import _hot_c
     except ImportError:  # built without a compiler: the pure loops stay
@@ -50,13 +51,24 @@ if os.environ.get("MONGOARCHIVE_PURE", "") in ("", "0"):
         scan_last = _hot_c.scan_last
         split_run = _hot_c.split_run
         IMPLEMENTATION = "c"
-    try:
-        from . import _extjson_c
-    except ImportError:  # built without a compiler: no compiled converter
-        pass
-    else:
-        json_lines = _extjson_c.lines
-        JSON_IMPLEMENTATION = "c"
+
+
+def json_lines() -> JsonLinesFn | None:
+    """The compiled Extended JSON converter, or None (not built, or MONGOARCHIVE_PURE at import).
+
+    Imported on first call, not with the loops: only cat's JSON output needs it.
+    """
+    if not _json_lines:
+        found: JsonLinesFn | None = None
+        if not _PURE:
+            try:
+                from . import _extjson_c
+            except ImportError:  # built without a compiler: no compiled converter
+                pass
+            else:
+                found = _extjson_c.lines
+        _json_lines.append(found)
+    return _json_lines[0]
 
 
 @contextlib.contextmanager
@@ -70,8 +82,9 @@ def pure_loops() -> Iterator[int]:
     pure: dict[int, object] = {}
     if IMPLEMENTATION == "c":
         pure.update({id(getattr(_hot_c, name)): getattr(_hot, name) for name in _LOOPS})
-    if JSON_IMPLEMENTATION == "c":
-        pure[id(_extjson_c.lines)] = None
+    compiled_json = _json_lines[0] if _json_lines else None
+    if compiled_json is not None:
+        pure[id(compiled_json)] = None
     if not pure:
         yield 0
         return
