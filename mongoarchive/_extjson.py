@@ -3,8 +3,8 @@
 ``lines`` (the hot loop of ``cat``) first runs the compiled converter
 (``_extjson_c``, chosen in ``_hotpath``): one call per run of documents, no
 Python object per document, and json_util's own text for every document it
-handles.  It stops before any document it does not handle exactly (decimal128,
-the deprecated types, code with scope, old binary, keys starting with ``$``,
+handles.  It stops before any document it does not handle exactly (decimal128
+NaN and infinities, the deprecated types, code with scope, old binary, keys starting with ``$``,
 invalid UTF-8, anything malformed...); that document alone goes to a reference
 back end below, which gives it its text or its error, then the compiled
 converter goes on.  So errors, their messages and the count of documents

@@ -5,8 +5,8 @@
  * ensure_ascii=False) for the documents it handles, and it handles only what it
  * can convert exactly: double, string, document, array, binary (not the old
  * subtype 2), ObjectId, bool, datetime, null, regex (options as json_util spells
- * them), JavaScript code without scope, int32, timestamp, int64, min and max
- * key.  On anything else -- another type, a key starting with '$' (DBRef and
+ * them), JavaScript code without scope, int32, timestamp, int64, decimal128
+ * (finite, canonical coefficient), min and max key.  On anything else -- another type, a key starting with '$' (DBRef and
  * other Extended JSON look-alikes), invalid UTF-8 or a NUL inside a string, a
  * bool byte other than 0 or 1, any length that does not fit, nesting deeper
  * than MAX_DEPTH -- it stops before that document and reports where, so the
@@ -341,6 +341,72 @@ put_base64(Out *o, const unsigned char *s, Py_ssize_t n)
     return 0;
 }
 
+/* {"$numberDecimal": str(Decimal128)}: Python's to-scientific-string of the coefficient and exponent.
+ * Only the common encoding (BSON decimal128, IEEE 754-2008 BID, a coefficient of at most 34 digits):
+ * NaN, infinities, the other combination form and larger coefficients are left to the reference. */
+static int
+put_decimal(Out *o, const unsigned char *b)
+{
+#ifdef __SIZEOF_INT128__
+    uint64_t low = load_u64(b), high = load_u64(b + 8);
+    if ((high & (3ULL << 61)) == (3ULL << 61))
+        return STOP;
+    int exponent = (int)((high >> 49) & 0x3FFF) - 6176;
+    unsigned __int128 coefficient = ((unsigned __int128)(high & 0x1FFFFFFFFFFFFULL) << 64) | low;
+    unsigned __int128 max = 1;
+    for (int i = 0; i < 34; i++)
+        max *= 10;
+    if (coefficient >= max)
+        return STOP; /* pymongo reads it as 0 with that exponent */
+    char digits_[40];
+    int n = 0;
+    do { /* least significant first */
+        digits_[n++] = (char)('0' + (int)(coefficient % 10));
+        coefficient /= 10;
+    } while (coefficient);
+    char d[40];
+    for (int i = 0; i < n; i++)
+        d[i] = digits_[n - 1 - i];
+    int left = exponent + n; /* digits before the decimal point, in plain notation */
+    int dot = (exponent <= 0 && left > -6) ? left : 1;
+    char buf[128];
+    char *w = buf;
+    memcpy(w, "{\"$numberDecimal\": \"", 20);
+    w += 20;
+    if (high >> 63)
+        *w++ = '-';
+    if (dot <= 0) {
+        *w++ = '0';
+        *w++ = '.';
+        for (int i = 0; i < -dot; i++)
+            *w++ = '0';
+        memcpy(w, d, (size_t)n);
+        w += n;
+    } else if (dot >= n) {
+        memcpy(w, d, (size_t)n);
+        w += n;
+        for (int i = 0; i < dot - n; i++) /* Python's algorithm; never runs (plain: exponent <= 0) */
+            *w++ = '0';
+    } else {
+        memcpy(w, d, (size_t)dot);
+        w += dot;
+        *w++ = '.';
+        memcpy(w, d + dot, (size_t)(n - dot));
+        w += n - dot;
+    }
+    if (left != dot)
+        w += sprintf(w, "E%+d", left - dot);
+    memcpy(w, "\"}", 2);
+    w += 2;
+    PUT(o, buf, (size_t)(w - buf));
+    return 0;
+#else
+    (void)o;
+    (void)b;
+    return STOP;
+#endif
+}
+
 /* True if the regex options o[0:n] are some of "ilmsux" in that order: what json_util
  * writes back unchanged (it drops other letters and sorts these). */
 static int
@@ -524,6 +590,11 @@ put_value(Out *o, unsigned char t, const unsigned char *b, Py_ssize_t n, int can
             return -1;
         PUTS(o, "}");
         return 0;
+    case 0x13: /* decimal128 */
+        if (n < 16)
+            return STOP;
+        *used = 16;
+        return put_decimal(o, b);
     case 0xFF:
         *used = 0;
         PUTS(o, "{\"$minKey\": 1}");
@@ -532,7 +603,7 @@ put_value(Out *o, unsigned char t, const unsigned char *b, Py_ssize_t n, int can
         *used = 0;
         PUTS(o, "{\"$maxKey\": 1}");
         return 0;
-    default: /* decimal128, symbol, undefined, DBPointer, code with scope, unknown */
+    default: /* symbol, undefined, DBPointer, code with scope, unknown */
         return STOP;
     }
 }

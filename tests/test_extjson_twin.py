@@ -11,6 +11,7 @@ converter must never read outside its buffer (a guard page after the data).
 
 from __future__ import annotations
 
+import decimal
 import os
 import struct
 import subprocess
@@ -166,6 +167,15 @@ _scalars = st.one_of(
     st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)).map(lambda t: Timestamp(*t)),
     st.just(MinKey()),
     st.just(MaxKey()),
+    st.tuples(st.booleans(), st.integers(0, 10**34 - 1), st.integers(-6176, 6111)).map(
+        lambda t: bson.Decimal128(decimal.Decimal((int(t[0]), tuple(map(int, str(t[1]))), t[2])))
+    ),
+    st.sampled_from(
+        ["0", "-0", "0E-6176", "1E+6144", "1.000", "-0.000001", "0.0000001", "123E+3", "1E-6"]
+    ).map(bson.Decimal128),
+    st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)).map(
+        lambda t: bson.Decimal128.from_bid(struct.pack("<QQ", *t))
+    ),
 )
 _values = st.recursive(
     _scalars,
@@ -212,6 +222,9 @@ def test_handled_types_are_converted_not_left() -> None:
         "re": Regex('a.b/"', "imx"),
         "code": Code("f()"),
         "ts": Timestamp(2**32 - 1, 2**32 - 1),
+        "dec": [
+            bson.Decimal128(x) for x in ("1.5", "-0", "1E+10", "0.000001", "1E-7", "9" * 34, "-1.0E-6176")
+        ],
         "k": [MinKey(), MaxKey(), None, True, False],
         "nested": {"a": {"b": [[], {}, [{"c": 1}]]}},
     }
@@ -225,7 +238,9 @@ def test_handled_types_are_converted_not_left() -> None:
 @pytest.mark.parametrize(
     "doc",
     [
-        {"d": bson.Decimal128("1.5")},
+        {"d": bson.Decimal128("NaN")},
+        {"d": bson.Decimal128("-Infinity")},
+        {"d": bson.Decimal128((0x0001FFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF))},  # a coefficient above 34 digits
         {"c": Code("x", {"a": 1})},
         {"ref": bson.DBRef("c", 1)},
         {"a": {"$x": 1}},
