@@ -135,6 +135,24 @@ utf8_seq(const unsigned char *s, Py_ssize_t n)
     return 0;
 }
 
+/* 1 if s[0:n] is valid UTF-8. */
+static int
+valid_utf8(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        Py_ssize_t k = utf8_seq(s + i, n - i);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
 /* s[0:n] as a quoted JSON string; STOP on invalid UTF-8 or a NUL. */
 static int
 put_string(Out *o, const unsigned char *s, Py_ssize_t n)
@@ -630,7 +648,11 @@ put_document(Out *o, const unsigned char *b, Py_ssize_t n, int array, int canoni
         if (!first)
             PUTS(o, ", ");
         first = 0;
-        if (!array) {
+        if (array) {
+            /* Not written, but libbson refuses a document whose array keys are not UTF-8. */
+            if (!valid_utf8(b + pos, klen))
+                return STOP;
+        } else {
             if (klen > 0 && b[pos] == '$')
                 return STOP;
             int rc = put_string(o, b + pos, klen);
