@@ -221,9 +221,11 @@ def test_backends_agree_on_every_type(mode: str) -> None:
     assert read_back(fast + "\n") == read_back(slow + "\n")
     if mode == "canonical":  # relaxed mode keeps numbers, not their BSON types (Int64(5) reads back as 5)
         assert read_back(fast + "\n") == [bson.encode(SAMPLE)]
-    # The whole-run converter of cat gives the same lines as the per-document one.
+    # The whole-run converter of cat gives the same lines as the per-document one; the compiled
+    # converter, when it runs, handles every type here and writes json_util's text.
     text, count, error = _extjson.lines(raw * 3, mode, True)
-    assert (text.decode(), count, error) == ((fast + "\n") * 3, 3, None)
+    line = fast if _extjson._c_lines is None else slow
+    assert (text.decode(), count, error) == ((line + "\n") * 3, 3, None)
 
 
 @pytest.mark.parametrize("ms", [2**62, 253402300800000])
