@@ -1,8 +1,10 @@
-"""Builds the optional C twin of the per-document loops (mongoarchive/_hot_c.c).
+"""Builds the optional C twins: the per-document loops (mongoarchive/_hot_c.c) and the
+Extended JSON converter of ``cat`` (mongoarchive/_extjson_c.c).
 
 Everything else is declared in pyproject.toml.  Without a working compiler (or
 Python headers) the build prints one line and the package installs without the
-extension: mongoarchive then runs its pure-Python loops (mongoarchive/_hot.py).
+extensions: mongoarchive then runs its pure-Python loops (mongoarchive/_hot.py) and
+converts Extended JSON with python-bsonjs or bson.json_util (mongoarchive/_extjson.py).
 """
 
 import sys
@@ -26,6 +28,9 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True)],
+    ext_modules=[
+        Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True),
+        Extension("mongoarchive._extjson_c", ["mongoarchive/_extjson_c.c"], optional=True),
+    ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

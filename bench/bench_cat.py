@@ -5,7 +5,9 @@ a double, strings, a date, an array, a subdocument) in two namespaces, and a
 ``.bson`` file of the same documents; then times, in the same run, ``bsondump``
 of mongo-tools 100.6.1 on the ``.bson`` file (canonical Extended JSON, the only
 mode it has) and ``mongoarchive cat`` of the archive in both modes and with
-``--bson``, output to /dev/null.  Median
+``--bson``, output to /dev/null; then both modes again with
+``MONGOARCHIVE_PURE=1`` (no compiled converter: python-bsonjs, or json_util
+without it), the reference the compiled converter is measured against.  Median
 wall time of ``--repeat`` runs; ratios are bsondump's time over ours.
 
     python bench/bench_cat.py [--docs 500000] [--repeat 3] [--dir DIR] [--oracle DIR]
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import random
 import resource
 import shutil
@@ -66,12 +69,12 @@ def make_inputs(folder: Path, count: int) -> tuple[Path, Path, int]:
     return archive, plain, total
 
 
-def timed(cmd: list[str], repeat: int) -> tuple[float, float]:
+def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(median wall seconds, peak RSS MiB of the largest child so far)."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -89,23 +92,26 @@ def main() -> None:
         archive, plain, total = make_inputs(folder, args.docs)
         print(f"{args.docs} documents, {total / args.docs:.0f} B each on average, {total} bytes")
         cli = [sys.executable, "-m", "mongoarchive", "cat"]
-        rows: list[tuple[str, list[str]]] = []
+        rows: list[tuple[str, list[str], dict[str, str] | None]] = []
         bsondump = Path(args.oracle) / "bsondump"
         if bsondump.exists():
-            rows.append(("bsondump 100.6.1 (canonical)", [str(bsondump), "--quiet", str(plain)]))
+            rows.append(("bsondump 100.6.1 (canonical)", [str(bsondump), "--quiet", str(plain)], None))
         else:
             print(f"no bsondump at {bsondump}: no ratios, our figures only", file=sys.stderr)
+        pure = {**os.environ, "MONGOARCHIVE_PURE": "1"}
         rows += [
-            ("cat --json canonical", [*cli, "--json", "canonical", str(archive)]),
-            ("cat (relaxed)", [*cli, str(archive)]),
-            ("cat --bson", [*cli, "--bson", str(archive)]),
+            ("cat --json canonical", [*cli, "--json", "canonical", str(archive)], None),
+            ("cat (relaxed)", [*cli, str(archive)], None),
+            ("cat --bson", [*cli, "--bson", str(archive)], None),
+            ("cat --json canonical, MONGOARCHIVE_PURE=1", [*cli, "--json", "canonical", str(archive)], pure),
+            ("cat (relaxed), MONGOARCHIVE_PURE=1", [*cli, str(archive)], pure),
         ]
         reference = None
         print(f"median of {args.repeat} runs, output to /dev/null")
         print("| run | seconds | documents/s | x bsondump |")
         print("|---|---:|---:|---:|")
-        for name, cmd in rows:
-            seconds, _ = timed(cmd, args.repeat)
+        for name, cmd, env in rows:
+            seconds, _ = timed(cmd, args.repeat, env)
             if reference is None and name.startswith("bsondump"):
                 reference = seconds
             ratio = f"{reference / seconds:.2f}" if reference else "-"

@@ -56,4 +56,5 @@ run fuzz_salvage archive || status=1
 run fuzz_roundtrip archive || status=1
 run fuzz_unpack archive || status=1
 run fuzz_hot_twin archive || status=1
+run fuzz_extjson_twin archive || status=1
 exit "$status"

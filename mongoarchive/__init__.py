@@ -262,14 +262,14 @@ def open(
 
 
 def has_c() -> bool:
-    """True if the compiled per-document loops run; False: the pure-Python ones.
+    """True if the compiled per-document loops and Extended JSON converter run; False: the pure ones.
 
-    False when the C extension was not built (no compiler at install time) or
+    False when the C extensions were not built (no compiler at install time) or
     when ``MONGOARCHIVE_PURE=1`` was set before the import.
     """
-    from ._hotpath import IMPLEMENTATION
+    from ._hotpath import IMPLEMENTATION, json_lines
 
-    return IMPLEMENTATION == "c"
+    return IMPLEMENTATION == "c" and json_lines() is not None
 
 
 def is_archive(src: Source) -> bool:

@@ -1,6 +1,16 @@
-"""BSON documents as Extended JSON v2 lines, fast where python-bsonjs is installed.
+"""BSON documents as Extended JSON v2 lines: compiled, else python-bsonjs, else json_util.
 
-Two back ends.  ``bson.json_util`` decodes every document into Python objects
+``lines`` (the hot loop of ``cat``) first runs the compiled converter
+(``_extjson_c``, chosen in ``_hotpath``): one call per run of documents, no
+Python object per document, and json_util's own text for every document it
+handles.  It stops before any document it does not handle exactly (decimal128
+NaN and infinities, the deprecated types, code with scope, old binary, keys starting with ``$``,
+invalid UTF-8, anything malformed...); that document alone goes to a reference
+back end below, which gives it its text or its error, then the compiled
+converter goes on.  So errors, their messages and the count of documents
+before them are exactly those of the reference back ends.
+
+Two reference back ends.  ``bson.json_util`` decodes every document into Python objects
 and encodes them again (``{"a": 1}``).  python-bsonjs (libbson, in C) converts
 the bytes directly and its text is written as libbson makes it
 (``{ "a" : 1 }``; doubles with 20 significant digits, which read back to the
@@ -29,9 +39,10 @@ import bson
 from bson import json_util
 from bson.codec_options import DatetimeConversion
 
+from . import _hotpath
 from .errors import MongoArchiveError
 
-__all__ = ["JsonMode", "backend", "converter", "has_bsonjs", "lines", "to_json"]
+__all__ = ["JsonMode", "backend", "compiled_line", "converter", "has_bsonjs", "lines", "to_json"]
 
 JsonMode = Literal["canonical", "relaxed"]
 
@@ -39,6 +50,9 @@ try:  # pragma: no cover - depends on the environment
     import bsonjs as _bsonjs
 except ImportError:  # pragma: no cover
     _bsonjs = None
+
+#: The compiled converter, or None (MONGOARCHIVE_PURE=1, or not built); _hotpath.pure_loops() swaps it.
+_c_lines = _hotpath.json_lines()
 
 # DATETIME_AUTO: dates outside Python's datetime range still convert (as $numberLong).
 _OPTIONS: dict[str, json_util.JSONOptions] = {
@@ -65,8 +79,9 @@ def has_bsonjs() -> bool:
 
 
 def backend() -> str:
-    """The converter in use: "bsonjs" or "json_util"."""
-    return "bsonjs" if _bsonjs is not None else "json_util"
+    """The converter in use: "bsonjs" or "json_util", after "c+" when the compiled one runs first."""
+    reference = "bsonjs" if _bsonjs is not None else "json_util"
+    return reference if _c_lines is None else f"c+{reference}"
 
 
 def _check_mode(mode: str) -> None:
@@ -150,6 +165,8 @@ def lines(run: bytes, mode: str, use_bsonjs: bool) -> tuple[bytes, int, str | No
     arguments and result: this runs in the worker processes of ``_jsonpool``.
     """
     _check_mode(mode)
+    if _c_lines is not None:
+        return _compiled_lines(_c_lines, run, mode, _use(use_bsonjs))
     if _use(use_bsonjs):
         text, count, error = _bsonjs_lines(run, mode)
         # Relaxed dates after year 9999 (see the module doc): looked for once per run, not per document.
@@ -170,6 +187,47 @@ def lines(run: bytes, mode: str, use_bsonjs: bool) -> tuple[bytes, int, str | No
     count = len(out)
     out.append("")
     return "\n".join(out).encode("utf-8", "surrogateescape"), count, error
+
+
+def _compiled_lines(
+    compiled: Callable[[bytes, int, bool], tuple[bytes, int, int]], run: bytes, mode: str, use_bsonjs: bool
+) -> tuple[bytes, int, str | None]:
+    """``lines`` by the compiled converter, each document it leaves converted by the reference one."""
+    canonical = mode == "canonical"
+    convert: Callable[[bytes], str] | None = None
+    parts: list[bytes] = []
+    count, pos, end = 0, 0, len(run)
+    error = None
+    while True:
+        text, pos, converted = compiled(run, pos, canonical)
+        parts.append(text)
+        count += converted
+        if pos >= end:
+            break
+        if convert is None:
+            convert = _bsonjs_converter(mode, _bsonjs) if use_bsonjs else _json_util_converter(mode)
+        try:  # the reference loop's steps and errors (lines, below)
+            (size,) = _LENGTH(run, pos)
+            line = convert(run[pos : pos + size])
+        except Exception as exc:  # InvalidBSON, ValueError, UnicodeDecodeError...
+            error = _message(exc)
+            break
+        parts.append(line.encode("utf-8", "surrogateescape") + b"\n")
+        count += 1
+        pos += size
+        if pos >= end:
+            break
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), count, error
+
+
+def compiled_line(raw: bytes, mode: str) -> bytes | None:
+    """One document's line (with its newline) from the compiled converter; None if it does not
+    convert this document (or is not running): then ``converter`` must."""
+    if _c_lines is None:
+        return None
+    _check_mode(mode)
+    text, stop, converted = _c_lines(raw, 0, mode == "canonical")
+    return text if converted == 1 and stop == len(raw) else None
 
 
 def _bsonjs_lines(run: bytes, mode: str) -> tuple[str, int, str | None]:

@@ -221,9 +221,11 @@ def test_backends_agree_on_every_type(mode: str) -> None:
     assert read_back(fast + "\n") == read_back(slow + "\n")
     if mode == "canonical":  # relaxed mode keeps numbers, not their BSON types (Int64(5) reads back as 5)
         assert read_back(fast + "\n") == [bson.encode(SAMPLE)]
-    # The whole-run converter of cat gives the same lines as the per-document one.
+    # The whole-run converter of cat gives the same lines as the per-document one; the compiled
+    # converter, when it runs, handles every type here and writes json_util's text.
     text, count, error = _extjson.lines(raw * 3, mode, True)
-    assert (text.decode(), count, error) == ((fast + "\n") * 3, 3, None)
+    line = fast if _extjson._c_lines is None else slow
+    assert (text.decode(), count, error) == ((line + "\n") * 3, 3, None)
 
 
 @pytest.mark.parametrize("ms", [2**62, 253402300800000])
@@ -301,9 +303,15 @@ def test_lines_stop_at_a_bad_document_with_its_namespace(use: bool) -> None:
     assert len(read_back(out.getvalue().decode())) == 3
 
 
+@pytest.mark.parametrize("compiled", [False, True] if _extjson._c_lines is not None else [False])
 @pytest.mark.parametrize("use", [False, True] if _extjson.has_bsonjs() else [False])
-def test_large_documents_leave_in_slices_in_order(use: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_documents_leave_in_slices_in_order(
+    use: bool, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large line leaves in one write from the compiled converter, else in slices of LARGE characters."""
     monkeypatch.setattr(_jsonlines, "LARGE", 64)
+    if not compiled:
+        monkeypatch.setattr(_extjson, "_c_lines", None)
     small = bson.encode({"i": 1})
     large = bson.encode({"s": "\u00e9" * 200})
     writes: list[bytes] = []
@@ -318,14 +326,18 @@ def test_large_documents_leave_in_slices_in_order(use: bool, monkeypatch: pytest
     writer.flush()
     text = b"".join(writes).decode()
     assert read_back(text) == [bson.encode(bson.decode(d)) for d in (small, large, small)]
-    assert max(len(w) for w in writes) <= 64 * 2  # UTF-8 of 64 characters of which some are 2 bytes
+    if compiled:  # the large document's line in one write, newline included
+        assert (reference(large, "canonical") + "\n").encode() in writes
+    else:
+        assert max(len(w) for w in writes) <= 64 * 2  # UTF-8 of 64 characters of which some are 2 bytes
 
 
 def test_fallback_when_bsonjs_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(_extjson, "_bsonjs", None)
-    assert not _extjson.has_bsonjs() and _extjson.backend() == "json_util"
+    assert not _extjson.has_bsonjs()
+    assert _extjson.backend() == ("json_util" if _extjson._c_lines is None else "c+json_util")
     path = SPEC_VECTORS / "valid" / "sample.archive"
     status, out, _ = run(capsys, "cat", str(path))
     assert status == 0

@@ -31,6 +31,7 @@ HARNESSES = [
     "fuzz_roundtrip",
     "fuzz_unpack",
     "fuzz_hot_twin",
+    "fuzz_extjson_twin",
 ]
 REGRESSIONS = spec_vectors("regressions")
 

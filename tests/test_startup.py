@@ -61,6 +61,7 @@ def heavy(modules: set[str], roots: tuple[str, ...]) -> list[str]:
 def test_import_mongoarchive_is_light(tmp_path: Path) -> None:
     modules = modules_after(None, tmp_path)
     assert heavy(modules, (*NOT_FOR_READERS, "bson", "isal", "fastcrc")) == []
+    assert "mongoarchive._extjson_c" not in modules
 
 
 def test_version_loads_no_codec(tmp_path: Path) -> None:
@@ -93,6 +94,7 @@ def test_cat_bson_needs_no_extended_json(tmp_path: Path) -> None:
     modules = modules_after(["cat", "--bson", str(PLAIN)], tmp_path)
     assert heavy(modules, NOT_FOR_READERS) == []
     assert "bson.json_util" not in modules and "bsonjs" not in modules
+    assert "mongoarchive._extjson_c" not in modules  # the compiled converter is for JSON output only
 
 
 def test_cli_defaults_match_the_library() -> None:

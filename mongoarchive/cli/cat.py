@@ -2,8 +2,9 @@
 
 Documents come out in stream order (namespaces interleave as mongodump wrote
 them, spec/archive.md §2).  ``--bson`` writes the documents' bytes back to
-back, the stream ``bsondump`` reads.  Extended JSON uses python-bsonjs when it
-is installed (see ``mongoarchive._extjson``).  Every CRC of the namespaces read
+back, the stream ``bsondump`` reads.  Extended JSON comes from the compiled
+converter, and python-bsonjs (or json_util) for what it leaves (see
+``mongoarchive._extjson``).  Every CRC of the namespaces read
 is still checked; a damaged archive stops the output with an error (exit 1)
 after the documents before the damage.  An ``--ns`` pattern that matches no
 namespace of the archive is an error too (exit 1), reported after the output.
