@@ -26,6 +26,10 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True)],
+    ext_modules=[
+        Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True),
+        # The scans before pymongoarrow (mongoarchive/_arrow_scan.py is their pure twin).
+        Extension("mongoarchive._arrow_c", ["mongoarchive/_arrow_c.c"], optional=True),
+    ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

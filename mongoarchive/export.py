@@ -19,7 +19,7 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,7 +130,7 @@ class _Writer:
         self.out = out
         self.item = item
 
-    def add(self, raw: bytes, offset: int) -> None:
+    def add(self, raw: bytes | memoryview, offset: int) -> None:
         raise NotImplementedError
 
     @property
@@ -159,9 +159,9 @@ class _TextWriter(_Writer):
         if head:
             self._file.write(head)
 
-    def add(self, raw: bytes, offset: int) -> None:
+    def add(self, raw: bytes | memoryview, offset: int) -> None:
         try:
-            text = self._line(raw)
+            text = self._line(bytes(raw))
         except MongoArchiveError as exc:
             # cat's converter words its hint for cat; the error here is the document's.
             detail = exc.message.removeprefix("a document is not valid BSON: ")
@@ -191,23 +191,38 @@ class _ArrowWriter(_Writer):
         self.converter = Converter(str(item.ns), columns)
         self.limit = row_group_bytes
         self.rows_per_file = rows_per_file
-        self.docs: list[bytes] = []
-        self.offsets: list[int] = []
-        self.size = 0
+        self.buf = bytearray()
+        self.spans: list[tuple[int, int]] = []  # (position in buf, archive offset) of each piece
         self.sink: Any = None
         self.part = 0
         self.rows_in_part = 0
 
     @property
     def buffered(self) -> int:
-        return self.size
+        return len(self.buf)
 
-    def add(self, raw: bytes, offset: int) -> None:
-        self.docs.append(raw)
-        self.offsets.append(offset)
-        self.size += len(raw)
-        if self.size >= self.limit:
-            self.flush()
+    def add(self, raw: bytes | memoryview, offset: int) -> None:
+        """Buffer ``raw``: one document or a run of them, starting at archive ``offset``.
+
+        A row group ends with the document that brings it to ``limit`` bytes,
+        wherever the archive's runs begin and end.
+        """
+        from ._hotpath import scan_run
+
+        pos = 0
+        size = len(raw)
+        while pos < size:
+            room = self.limit - len(self.buf)
+            end = size
+            if size - pos > room:
+                end = scan_run(raw, pos, pos + room)[0]
+                if end - pos < room:  # and the document crossing the bound with it
+                    end += int.from_bytes(raw[end : end + 4], "little")
+            self.spans.append((len(self.buf), offset + pos))
+            self.buf += raw[pos:end]
+            pos = end
+            if len(self.buf) >= self.limit:
+                self.flush()
 
     def _open(self, schema: Any) -> None:
         pa = self.converter.pa
@@ -232,10 +247,12 @@ class _ArrowWriter(_Writer):
         self.rows_in_part += len(table)
 
     def flush(self) -> None:
-        if not self.docs:
+        if not self.buf:
             return
-        table = self.converter.convert(self.docs, self.offsets)
-        self.docs, self.offsets, self.size = [], [], 0
+        buf, spans = bytes(self.buf), self.spans
+        self.buf, self.spans = bytearray(), []
+        table = self.converter.convert_buffer(buf, spans)
+        del buf
         if self.rows_per_file:
             while len(table):
                 if self.sink is not None and self.rows_in_part >= self.rows_per_file:
@@ -373,10 +390,26 @@ def export(
             return writer
 
         active: dict[Namespace, _Writer | None] = {}
+        # Parquet and Arrow without --query take runs of documents, not one event a document:
+        # pymongoarrow reads them back to back, so no Python runs per document (§2).
+        by_runs = line is None and query is None
+        events: Iterator[Any] = archive._body(True, runs=True) if by_runs else archive.events()
+        next_offset = 0  # archive offset of the next run of the current block
         try:
-            for event in archive.events():
+            for event in events:
                 kind = type(event)
-                if kind is Document:
+                if kind is tuple:  # (namespace, memoryview, count): a run of documents
+                    run_ns, piece, run_count = event  # type: tuple[Namespace, memoryview, int]
+                    writer = active[run_ns]
+                    if writer is not None:
+                        writer.item.documents_read += run_count
+                        writer.item.documents += run_count
+                        writer.item.bytes += len(piece)
+                        writer.add(piece, next_offset)
+                        if sum(w.buffered for w in writers.values()) > buffer_bytes:
+                            max(writers.values(), key=lambda w: w.buffered).flush()
+                    next_offset += len(piece)
+                elif kind is Document:
                     assert isinstance(event, Document)
                     writer = active[event.ns]
                     if writer is None:
@@ -391,6 +424,7 @@ def export(
                         max(writers.values(), key=lambda w: w.buffered).flush()
                 elif kind is Segment:
                     assert isinstance(event, Segment)
+                    next_offset = event.offset + len(archive._last_header)
                     if event.ns not in active:
                         active[event.ns] = start(event.ns)
                 elif kind is NamespaceEnd:
