@@ -28,7 +28,7 @@ from mongoarchive.export import export
 
 pytest.importorskip("pyarrow")
 pytest.importorskip("pymongoarrow")
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
 
 def _roundtrip(docs: list[dict[str, Any]], row_group_bytes: int) -> None:
@@ -76,5 +76,7 @@ def test_pure_scans_in_a_subprocess() -> None:
         "import test_export_roundtrip as t; t.test_known_confusions_come_back()\n"
     )
     env = {**os.environ, "MONGOARCHIVE_PURE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
