@@ -220,14 +220,15 @@ class Converter:
                 raw = buf[pos : pos + _unpack_int(buf, pos)[0]]
                 try:
                     misfit = misfits(raw, columns, native, quick, json_cols, row)
+                    if misfit is not None:
+                        kept, odd = misfit
+                        extra[row] = to_json(element_doc(odd))
                 except _BROKEN as exc:
                     raise bad_bson(str(exc), offset=where(pos), namespace=self.namespace) from exc
                 if misfit is not None:
-                    kept, odd = misfit
                     parts.append(buf[prev:pos])
                     parts.append(element_doc(kept))
                     prev = pos + len(raw)
-                    extra[row] = to_json(element_doc(odd))
                     self.extra_rows += 1
             if parts:
                 parts.append(buf[prev:])

@@ -18,7 +18,8 @@ from typing import Any
 
 import bson
 import pytest
-from arrow_docs import documents, rebuild, same
+from arrow_docs import documents
+from arrow_rows import rebuild, same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paths import REPO_ROOT

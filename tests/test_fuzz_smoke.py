@@ -31,6 +31,8 @@ HARNESSES = [
     "fuzz_roundtrip",
     "fuzz_unpack",
     "fuzz_hot_twin",
+    "fuzz_export",
+    "fuzz_stats",
 ]
 REGRESSIONS = spec_vectors("regressions")
 
