@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +25,8 @@ from typing import Any, Literal
 from . import __version__, layout
 from . import open as open_archive
 from ._bsonwalk import bad_bson
+from ._export_out import LocalOutput, RemoteOutput, remote_exists, upload_text
+from ._remote import is_url, join, redact, validate_url
 from ._sink import partial_name
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from .model import Document, Namespace, NamespaceEnd, Segment
@@ -96,37 +97,10 @@ class ExportResult:
         }
 
 
-class _Output:
-    """One namespace's output under its partial name; ``publish`` renames it into place."""
-
-    def __init__(self, root: Path, rel: str, folder: bool) -> None:
-        self.final = root / rel
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = Path(partial_name(str(self.final)))
-        self.folder = folder
-        if folder:
-            self.partial.mkdir()
-
-    def publish(self, force: bool) -> None:
-        if os.path.lexists(self.final):
-            if not force:
-                raise UsageError(f"{self.final} exists", hint="pass --force to replace it")
-            if self.final.is_dir() and not self.final.is_symlink():
-                shutil.rmtree(self.final)
-        os.replace(self.partial, self.final)
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.folder:
-                shutil.rmtree(self.partial)
-            else:
-                os.unlink(self.partial)
-
-
 class _Writer:
     """Writes one namespace's documents; subclasses per format."""
 
-    def __init__(self, out: _Output, item: NamespaceExport) -> None:
+    def __init__(self, out: Any, item: NamespaceExport) -> None:
         self.out = out
         self.item = item
 
@@ -152,10 +126,10 @@ class _Writer:
 class _TextWriter(_Writer):
     """JSON lines (one Extended JSON document a line) or mongoexport's CSV."""
 
-    def __init__(self, out: _Output, item: NamespaceExport, line: Callable[[bytes], str], head: str) -> None:
+    def __init__(self, out: Any, item: NamespaceExport, line: Callable[[bytes], str], head: str) -> None:
         super().__init__(out, item)
         self._line = line
-        self._file = open(out.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._file = out.text()
         if head:
             self._file.write(head)
 
@@ -177,7 +151,7 @@ class _ArrowWriter(_Writer):
 
     def __init__(
         self,
-        out: _Output,
+        out: Any,
         item: NamespaceExport,
         fmt: Format,
         columns: Any,
@@ -226,15 +200,13 @@ class _ArrowWriter(_Writer):
 
     def _open(self, schema: Any) -> None:
         pa = self.converter.pa
-        path = self.out.partial
-        if self.out.folder:
-            path = path / f"part-{self.part:05d}{_SUFFIX[self.fmt]}"
+        where = self.out.binary(f"part-{self.part:05d}{_SUFFIX[self.fmt]}" if self.out.folder else None)
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            self.sink = pq.ParquetWriter(str(path), schema, compression="zstd")
+            self.sink = pq.ParquetWriter(where, schema, compression="zstd")
         else:
-            self.sink = pa.ipc.new_file(str(path), schema)
+            self.sink = pa.ipc.new_file(where, schema)
         self.rows_in_part = 0
 
     def _write(self, table: Any) -> None:
@@ -341,22 +313,40 @@ def export(
         for ns, spec in (schema or {}).items():
             columns[ns] = parse_schema(spec)
     line = _line_function(format, fields, json_mode)
-    root = Path(directory)
-    if root.exists() and not root.is_dir():
-        raise ArchiveIOError(f"{root} exists and is not a directory")
-    if (root / MANIFEST).exists() and not force:
-        raise UsageError(f"{root} already holds an export ({MANIFEST})", hint="pass --force to replace it")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
+    remote = is_url(str(directory))
+    root: Any
+    if remote:
+        root = str(directory)
+        if rows_per_file:
+            raise UsageError(
+                "--rows-per-file writes folders of parts: not to object storage",
+                hint="export to a local directory, or leave --rows-per-file out",
+            )
+        manifest_url = join(root, MANIFEST)
+        validate_url(manifest_url)  # the extra, the URL's form and the bucket, before reading
+        if remote_exists(manifest_url) and not force:
+            raise UsageError(
+                f"{redact(root)} already holds an export ({MANIFEST})", hint="pass --force to replace it"
+            )
+    else:
+        root = Path(directory)
+        if root.exists() and not root.is_dir():
+            raise ArchiveIOError(f"{root} exists and is not a directory")
+        if (root / MANIFEST).exists() and not force:
+            raise UsageError(
+                f"{root} already holds an export ({MANIFEST})", hint="pass --force to replace it"
+            )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
     selected = NamespaceFilter(include, exclude)
     folder = bool(rows_per_file) and format in ("parquet", "arrow")
     with open_archive(src) as archive:
         items: dict[Namespace, NamespaceExport] = {}
         writers: dict[Namespace, _Writer] = {}
         source = str(getattr(archive, "name", src))
-        result = ExportResult(str(root), format, source, False, [])
+        result = ExportResult(redact(root) if remote else str(root), format, source, False, [])
         paths: dict[str, Namespace] = {}
 
         def start(ns: Namespace) -> _Writer | None:
@@ -379,7 +369,7 @@ def export(
                 )
             paths[rel] = ns
             item.path = rel
-            out = _Output(root, rel, folder)
+            out = RemoteOutput(root, rel) if remote else LocalOutput(root, rel, folder)
             writer: _Writer
             if line is not None:
                 head = _csv_head(fields or []) if format == "csv" else ""
@@ -447,14 +437,20 @@ def export(
                 summary = archive.namespaces.get(name)
                 if summary is not None and not item.complete:
                     item.crc = summary.crc
-            if isinstance(exc, MongoArchiveError) and not isinstance(exc, UsageError):
+            # In object storage a manifest means a complete export: none after an error.
+            if isinstance(exc, MongoArchiveError) and not isinstance(exc, UsageError) and not remote:
                 result.error = str(exc)
                 _write_manifest(root, result)
             if isinstance(exc, OSError):
-                raise ArchiveIOError(f"cannot write into {root}: {exc.strerror or exc}") from exc
+                shown_root = redact(root) if remote else root
+                raise ArchiveIOError(f"cannot write into {shown_root}: {exc.strerror or exc}") from exc
             raise
         result.complete = True
-        _write_manifest(root, result)
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        if remote:
+            upload_text(join(root, MANIFEST), text)  # last: its presence says the export is whole
+        else:
+            _write_manifest(root, result)
         return result
 
 
