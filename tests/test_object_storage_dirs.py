@@ -124,3 +124,84 @@ def test_rows_per_file_to_s3_is_refused(s3: Any, tmp_path: Path, capsys: pytest.
     status, _, err = run(capsys, "export", str(src), f"s3://{BUCKET}/p/", "--rows-per-file", "10")
     assert status == 2 and "--rows-per-file" in err
     assert keys(s3, BUCKET) == []
+
+
+# --- unpack and split --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_unpack_to_s3(s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], gz: bool) -> None:
+    src = tmp_path / "in.archive"
+    src.write_bytes(make_archive(docs=30))
+    args = ["--gzip"] if gz else []
+    status, out, err = run(capsys, "unpack", str(src), f"s3://{BUCKET}/dump/", *args)
+    assert status == 0, err
+    assert f"s3://{BUCKET}/dump/" in out
+    ext = ".gz" if gz else ""
+    names = keys(s3, BUCKET)
+    assert f"dump/app/users.bson{ext}" in names and f"dump/app/events.metadata.json{ext}" in names
+    assert f"dump/prelude.json{ext}" in names
+    assert uploads(s3, BUCKET) == []
+    # The same bytes as a local unpack.
+    status, _, err = run(capsys, "unpack", str(src), str(tmp_path / "local"), *args)
+    assert status == 0, err
+    for name in names:
+        rel = name.removeprefix("dump/")
+        assert get(s3, name) == (tmp_path / "local" / rel).read_bytes(), rel
+    status, _, err = run(capsys, "unpack", str(src), f"s3://{BUCKET}/dump/", *args)
+    assert status == 2 and "exists" in err and "--force" in err
+
+
+def test_split_to_s3(s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in.archive"
+    src.write_bytes(make_archive(docs=30))
+    status, _, err = run(capsys, "split", str(src), f"s3://{BUCKET}/parts", "--by", "namespace")
+    assert status == 0, err
+    assert sorted(keys(s3, BUCKET)) == ["parts/app.events.archive", "parts/app.users.archive"]
+    local = tmp_path / "users.archive"
+    local.write_bytes(get(s3, "parts/app.users.archive"))
+    status, _, err = run(capsys, "check", str(local))
+    assert status == 0, err
+
+
+def test_unpack_of_a_damaged_archive_uploads_nothing(
+    s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "bad.archive"
+    src.write_bytes(_damaged(make_archive(docs=30)))
+    for verb in ("unpack", "split"):
+        status, _, err = run(capsys, verb, str(src), f"s3://{BUCKET}/d/")
+        assert status == 1 and "error:" in err, (verb, err)
+    assert keys(s3, BUCKET) == [] and uploads(s3, BUCKET) == []
+
+
+def test_interrupted_unpack_upload_leaves_no_prelude(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mongoarchive._dir_upload as up
+    from mongoarchive.unpack import unpack
+
+    real = up._upload_file
+    sent: list[str] = []
+
+    def cut(path: Path, url: str) -> None:
+        if len(sent) == 2:
+            raise KeyboardInterrupt
+        sent.append(url)
+        real(path, url)
+
+    monkeypatch.setattr(up, "_upload_file", cut)
+    with pytest.raises(KeyboardInterrupt):
+        unpack(io.BytesIO(make_archive(docs=10)), f"s3://{BUCKET}/cut/")
+    assert len(keys(s3, BUCKET)) == 2 and "cut/prelude.json" not in keys(s3, BUCKET)
+    assert uploads(s3, BUCKET) == []
+
+
+def test_unpack_to_a_bucket_without_permission(
+    locked_bucket: tuple[Any, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, secret = locked_bucket
+    src = tmp_path / "in.archive"
+    src.write_bytes(make_archive())
+    for verb in ("unpack", "split"):
+        status, out, err = run(capsys, verb, str(src), f"s3://{BUCKET}/u/")
+        assert status == 2 and "permission denied" in err, (verb, err)
+        assert secret not in out + err and FAKE_SECRET not in out + err

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 
-from .._remote import refuse_url_directory
 from .._text import plural
 from ._common import add_format_argument, open_input, quiet
 
@@ -33,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    refuse_url_directory(args.directory, "unpack")
     from ..unpack import unpack
 
     with open_input(args.input, args, "unpacking") as handle:
