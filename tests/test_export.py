@@ -474,3 +474,15 @@ def test_a_schema_file_fixes_the_columns(archive: Path, tmp_path: Path) -> None:
     rows = table.to_pylist()
     assert all(same(d, rebuild(r, table.schema)) for d, r in zip(_archive_docs(), rows, strict=True))
     assert all(r["_extra"] is not None for r in rows)
+
+
+def test_csv_array_indexes_follow_go_atoi(tmp_path: Path) -> None:
+    """mongoexport's csv.go indexes an array with strconv.Atoi: a sign is allowed, other digits not."""
+    path = tmp_path / "c.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.14") as out:
+        out.add_collection("db", "c").write({"a": [10, {"x": 5}], "b": "str", "n": None})
+    fields = "a.+1,a.01,a.-0,a. 1,a.-1,a.1.x,b.0,a.\uff11,n,a.1.x.y,a.99999999999999999999"
+    status, _, err = run_cli(path, tmp_path / "out", "--format", "csv", "--fields", fields)
+    assert status == 0, err
+    lines = (tmp_path / "out" / "db" / "c.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1] == '"{""x"":5}","{""x"":5}",10,,,5,,,,,'
