@@ -50,6 +50,22 @@ def import_arrow() -> tuple[Any, Any]:
     return pyarrow, context
 
 
+def next_cut(run: bytes | bytearray | memoryview, pos: int, room: int) -> int:
+    """Where the piece of ``run`` (documents back to back) from ``pos`` that fills ``room`` bytes ends.
+
+    Whole documents only: the one crossing the bound is included, so a batch
+    ends with the document that brings it to its size.
+    """
+    from ._hotpath import scan_run
+
+    if len(run) - pos <= room:
+        return len(run)
+    end = scan_run(run, pos, pos + room)[0]
+    if end - pos < room:
+        end += int.from_bytes(run[end : end + 4], "little")
+    return end
+
+
 class Converter:
     """Turns batches of one namespace's documents into Arrow tables of one fixed schema."""
 
@@ -220,16 +236,15 @@ class Converter:
                 raw = buf[pos : pos + _unpack_int(buf, pos)[0]]
                 try:
                     misfit = misfits(raw, columns, native, quick, json_cols, row)
-                    if misfit is not None:
-                        kept, odd = misfit
-                        extra[row] = to_json(element_doc(odd))
+                    if misfit is not None and misfit[1]:
+                        extra[row] = to_json(element_doc(misfit[1]))
+                        self.extra_rows += 1
                 except _BROKEN as exc:
                     raise bad_bson(str(exc), offset=where(pos), namespace=self.namespace) from exc
-                if misfit is not None:
+                if misfit is not None:  # pymongoarrow gets the fields of its columns only
                     parts.append(buf[prev:pos])
-                    parts.append(element_doc(kept))
+                    parts.append(element_doc(misfit[0]))
                     prev = pos + len(raw)
-                    self.extra_rows += 1
             if parts:
                 parts.append(buf[prev:])
                 feed = b"".join(parts)

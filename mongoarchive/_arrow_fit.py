@@ -123,6 +123,7 @@ def misfits(
     index = raw.index
     seen: set[bytes] = set()
     odd: list[tuple[int, int]] = []
+    hidden = False  # a field pymongoarrow must not see, though it has its column
     while pos < end:
         kind = raw[pos]
         nul = index(b"\x00", pos + 1, end)
@@ -143,13 +144,15 @@ def misfits(
                 odd.append((pos, e))
             elif node.kind == "json":
                 json_cols[key][row] = to_json(element_doc([bytes([kind]), b"v\x00", raw[s:e]]))[6:-1]
+                # pymongoarrow reads a key "a.b" as the path a -> b: such a key must not reach it.
+                hidden = hidden or b"." in key or b"[" in key
             elif node.kind == "null" and kind != 0x0A:
                 odd.append((pos, e))
         seen.add(key)
         pos = e
     if pos != end:
         raise ValueError("elements overrun the document")
-    if not odd:
+    if not odd and not hidden:
         return None
     bad = {a for a, _ in odd}
     kept: list[bytes] = []

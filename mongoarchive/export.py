@@ -181,17 +181,11 @@ class _ArrowWriter(_Writer):
         A row group ends with the document that brings it to ``limit`` bytes,
         wherever the archive's runs begin and end.
         """
-        from ._hotpath import scan_run
+        from ._arrow import next_cut
 
         pos = 0
-        size = len(raw)
-        while pos < size:
-            room = self.limit - len(self.buf)
-            end = size
-            if size - pos > room:
-                end = scan_run(raw, pos, pos + room)[0]
-                if end - pos < room:  # and the document crossing the bound with it
-                    end += int.from_bytes(raw[end : end + 4], "little")
+        while pos < len(raw):
+            end = next_cut(raw, pos, self.limit - len(self.buf))
             self.spans.append((len(self.buf), offset + pos))
             self.buf += raw[pos:end]
             pos = end

@@ -81,3 +81,18 @@ def test_pure_scans_in_a_subprocess() -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_dotted_key_never_lands_in_a_struct_column() -> None:
+    """pymongoarrow reads a top-level key "a.b" as the path a -> b: it must not see such keys."""
+    import datetime
+
+    docs: list[dict[str, Any]] = [
+        {"a": {"a": 0, "b": 0}},
+        {"a.b": 0},
+        {"a": {"a": 1, "b": 2}, "a.b": 3},
+        {"a": {"a": 0, "b": datetime.datetime(2000, 1, 1)}, "a.b": {}},
+    ]
+    _roundtrip(docs[:3], 1 << 20)
+    _roundtrip([docs[3], {"a.b": {}}], 1 << 20)
+    _roundtrip(docs[:2], 16)  # the second document meets the schema of the first alone
