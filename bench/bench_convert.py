@@ -54,7 +54,8 @@ def main() -> None:
     t_alone = best(alone, args.repeat)
     print(f"scans: {_arrow_scan.IMPLEMENTATION}; batch {mb:.1f} MB")
     print(f"pymongoarrow alone   {mb / t_alone:7.1f} MB/s")
-    print(f"convert_buffer       {mb / t_convert:7.1f} MB/s  x{t_alone / t_convert:.2f} of pymongoarrow alone")
+    ratio = t_alone / t_convert
+    print(f"convert_buffer       {mb / t_convert:7.1f} MB/s  x{ratio:.2f} of pymongoarrow alone")
 
 
 if __name__ == "__main__":
