@@ -31,6 +31,8 @@ setup(
     ext_modules=[
         Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True),
         Extension("mongoarchive._extjson_c", ["mongoarchive/_extjson_c.c"], optional=True),
+        # The scans before pymongoarrow (mongoarchive/_arrow_scan.py is their pure twin).
+        Extension("mongoarchive._arrow_c", ["mongoarchive/_arrow_c.c"], optional=True),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -57,4 +57,6 @@ run fuzz_roundtrip archive || status=1
 run fuzz_unpack archive || status=1
 run fuzz_hot_twin archive || status=1
 run fuzz_extjson_twin archive || status=1
+run fuzz_export archive || status=1
+run fuzz_stats archive || status=1
 exit "$status"

@@ -178,7 +178,8 @@ def _extract(doc: Any, path: list[str]) -> Any:
     for part in path:
         if isinstance(value, dict):
             value = value.get(part, _MISSING)
-        elif isinstance(value, list) and re.fullmatch(r"-?\d+", part):
+        # Go's strconv.Atoi (csv.go, extractFieldByName): an ASCII sign and digits, nothing else.
+        elif isinstance(value, list) and re.fullmatch(r"[+-]?[0-9]+", part):
             i = int(part)
             value = value[i] if 0 <= i < len(value) else _MISSING
         else:

@@ -18,14 +18,15 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from . import __version__, layout
 from . import open as open_archive
 from ._bsonwalk import bad_bson
+from ._export_out import LocalOutput, RemoteOutput, remote_exists, upload_text
+from ._remote import is_url, join, redact, validate_url
 from ._sink import partial_name
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from .model import Document, Namespace, NamespaceEnd, Segment
@@ -96,41 +97,14 @@ class ExportResult:
         }
 
 
-class _Output:
-    """One namespace's output under its partial name; ``publish`` renames it into place."""
-
-    def __init__(self, root: Path, rel: str, folder: bool) -> None:
-        self.final = root / rel
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = Path(partial_name(str(self.final)))
-        self.folder = folder
-        if folder:
-            self.partial.mkdir()
-
-    def publish(self, force: bool) -> None:
-        if os.path.lexists(self.final):
-            if not force:
-                raise UsageError(f"{self.final} exists", hint="pass --force to replace it")
-            if self.final.is_dir() and not self.final.is_symlink():
-                shutil.rmtree(self.final)
-        os.replace(self.partial, self.final)
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.folder:
-                shutil.rmtree(self.partial)
-            else:
-                os.unlink(self.partial)
-
-
 class _Writer:
     """Writes one namespace's documents; subclasses per format."""
 
-    def __init__(self, out: _Output, item: NamespaceExport) -> None:
+    def __init__(self, out: Any, item: NamespaceExport) -> None:
         self.out = out
         self.item = item
 
-    def add(self, raw: bytes, offset: int) -> None:
+    def add(self, raw: bytes | memoryview, offset: int) -> None:
         raise NotImplementedError
 
     @property
@@ -152,16 +126,16 @@ class _Writer:
 class _TextWriter(_Writer):
     """JSON lines (one Extended JSON document a line) or mongoexport's CSV."""
 
-    def __init__(self, out: _Output, item: NamespaceExport, line: Callable[[bytes], str], head: str) -> None:
+    def __init__(self, out: Any, item: NamespaceExport, line: Callable[[bytes], str], head: str) -> None:
         super().__init__(out, item)
         self._line = line
-        self._file = open(out.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._file = out.text()
         if head:
             self._file.write(head)
 
-    def add(self, raw: bytes, offset: int) -> None:
+    def add(self, raw: bytes | memoryview, offset: int) -> None:
         try:
-            text = self._line(raw)
+            text = self._line(bytes(raw))
         except MongoArchiveError as exc:
             # cat's converter words its hint for cat; the error here is the document's.
             detail = exc.message.removeprefix("a document is not valid BSON: ")
@@ -177,7 +151,7 @@ class _ArrowWriter(_Writer):
 
     def __init__(
         self,
-        out: _Output,
+        out: Any,
         item: NamespaceExport,
         fmt: Format,
         columns: Any,
@@ -191,35 +165,42 @@ class _ArrowWriter(_Writer):
         self.converter = Converter(str(item.ns), columns)
         self.limit = row_group_bytes
         self.rows_per_file = rows_per_file
-        self.docs: list[bytes] = []
-        self.offsets: list[int] = []
-        self.size = 0
+        self.buf = bytearray()
+        self.spans: list[tuple[int, int]] = []  # (position in buf, archive offset) of each piece
         self.sink: Any = None
         self.part = 0
         self.rows_in_part = 0
 
     @property
     def buffered(self) -> int:
-        return self.size
+        return len(self.buf)
 
-    def add(self, raw: bytes, offset: int) -> None:
-        self.docs.append(raw)
-        self.offsets.append(offset)
-        self.size += len(raw)
-        if self.size >= self.limit:
-            self.flush()
+    def add(self, raw: bytes | memoryview, offset: int) -> None:
+        """Buffer ``raw``: one document or a run of them, starting at archive ``offset``.
+
+        A row group ends with the document that brings it to ``limit`` bytes,
+        wherever the archive's runs begin and end.
+        """
+        from ._arrow import next_cut
+
+        pos = 0
+        while pos < len(raw):
+            end = next_cut(raw, pos, self.limit - len(self.buf))
+            self.spans.append((len(self.buf), offset + pos))
+            self.buf += raw[pos:end]
+            pos = end
+            if len(self.buf) >= self.limit:
+                self.flush()
 
     def _open(self, schema: Any) -> None:
         pa = self.converter.pa
-        path = self.out.partial
-        if self.out.folder:
-            path = path / f"part-{self.part:05d}{_SUFFIX[self.fmt]}"
+        where = self.out.binary(f"part-{self.part:05d}{_SUFFIX[self.fmt]}" if self.out.folder else None)
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            self.sink = pq.ParquetWriter(str(path), schema, compression="zstd")
+            self.sink = pq.ParquetWriter(where, schema, compression="zstd")
         else:
-            self.sink = pa.ipc.new_file(str(path), schema)
+            self.sink = pa.ipc.new_file(where, schema)
         self.rows_in_part = 0
 
     def _write(self, table: Any) -> None:
@@ -232,10 +213,12 @@ class _ArrowWriter(_Writer):
         self.rows_in_part += len(table)
 
     def flush(self) -> None:
-        if not self.docs:
+        if not self.buf:
             return
-        table = self.converter.convert(self.docs, self.offsets)
-        self.docs, self.offsets, self.size = [], [], 0
+        buf, spans = bytes(self.buf), self.spans
+        self.buf, self.spans = bytearray(), []
+        table = self.converter.convert_buffer(buf, spans)
+        del buf
         if self.rows_per_file:
             while len(table):
                 if self.sink is not None and self.rows_in_part >= self.rows_per_file:
@@ -324,22 +307,40 @@ def export(
         for ns, spec in (schema or {}).items():
             columns[ns] = parse_schema(spec)
     line = _line_function(format, fields, json_mode)
-    root = Path(directory)
-    if root.exists() and not root.is_dir():
-        raise ArchiveIOError(f"{root} exists and is not a directory")
-    if (root / MANIFEST).exists() and not force:
-        raise UsageError(f"{root} already holds an export ({MANIFEST})", hint="pass --force to replace it")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
+    remote = is_url(str(directory))
+    root: Any
+    if remote:
+        root = str(directory)
+        if rows_per_file:
+            raise UsageError(
+                "--rows-per-file writes folders of parts: not to object storage",
+                hint="export to a local directory, or leave --rows-per-file out",
+            )
+        manifest_url = join(root, MANIFEST)
+        validate_url(manifest_url)  # the extra, the URL's form and the bucket, before reading
+        if remote_exists(manifest_url) and not force:
+            raise UsageError(
+                f"{redact(root)} already holds an export ({MANIFEST})", hint="pass --force to replace it"
+            )
+    else:
+        root = Path(directory)
+        if root.exists() and not root.is_dir():
+            raise ArchiveIOError(f"{root} exists and is not a directory")
+        if (root / MANIFEST).exists() and not force:
+            raise UsageError(
+                f"{root} already holds an export ({MANIFEST})", hint="pass --force to replace it"
+            )
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
     selected = NamespaceFilter(include, exclude)
     folder = bool(rows_per_file) and format in ("parquet", "arrow")
     with open_archive(src) as archive:
         items: dict[Namespace, NamespaceExport] = {}
         writers: dict[Namespace, _Writer] = {}
         source = str(getattr(archive, "name", src))
-        result = ExportResult(str(root), format, source, False, [])
+        result = ExportResult(redact(root) if remote else str(root), format, source, False, [])
         paths: dict[str, Namespace] = {}
 
         def start(ns: Namespace) -> _Writer | None:
@@ -362,7 +363,7 @@ def export(
                 )
             paths[rel] = ns
             item.path = rel
-            out = _Output(root, rel, folder)
+            out = RemoteOutput(root, rel) if remote else LocalOutput(root, rel, folder)
             writer: _Writer
             if line is not None:
                 head = _csv_head(fields or []) if format == "csv" else ""
@@ -373,10 +374,26 @@ def export(
             return writer
 
         active: dict[Namespace, _Writer | None] = {}
+        # Parquet and Arrow without --query take runs of documents, not one event a document:
+        # pymongoarrow reads them back to back, so no Python runs per document (§2).
+        by_runs = line is None and query is None
+        events: Iterator[Any] = archive._body(True, runs=True) if by_runs else archive.events()
+        next_offset = 0  # archive offset of the next run of the current block
         try:
-            for event in archive.events():
+            for event in events:
                 kind = type(event)
-                if kind is Document:
+                if kind is tuple:  # (namespace, memoryview, count): a run of documents
+                    run_ns, piece, run_count = event  # type: tuple[Namespace, memoryview, int]
+                    writer = active[run_ns]
+                    if writer is not None:
+                        writer.item.documents_read += run_count
+                        writer.item.documents += run_count
+                        writer.item.bytes += len(piece)
+                        writer.add(piece, next_offset)
+                        if sum(w.buffered for w in writers.values()) > buffer_bytes:
+                            max(writers.values(), key=lambda w: w.buffered).flush()
+                    next_offset += len(piece)
+                elif kind is Document:
                     assert isinstance(event, Document)
                     writer = active[event.ns]
                     if writer is None:
@@ -391,6 +408,7 @@ def export(
                         max(writers.values(), key=lambda w: w.buffered).flush()
                 elif kind is Segment:
                     assert isinstance(event, Segment)
+                    next_offset = event.offset + len(archive._last_header)
                     if event.ns not in active:
                         active[event.ns] = start(event.ns)
                 elif kind is NamespaceEnd:
@@ -413,14 +431,20 @@ def export(
                 summary = archive.namespaces.get(name)
                 if summary is not None and not item.complete:
                     item.crc = summary.crc
-            if isinstance(exc, MongoArchiveError) and not isinstance(exc, UsageError):
+            # In object storage a manifest means a complete export: none after an error.
+            if isinstance(exc, MongoArchiveError) and not isinstance(exc, UsageError) and not remote:
                 result.error = str(exc)
                 _write_manifest(root, result)
             if isinstance(exc, OSError):
-                raise ArchiveIOError(f"cannot write into {root}: {exc.strerror or exc}") from exc
+                shown_root = redact(root) if remote else root
+                raise ArchiveIOError(f"cannot write into {shown_root}: {exc.strerror or exc}") from exc
             raise
         result.complete = True
-        _write_manifest(root, result)
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        if remote:
+            upload_text(join(root, MANIFEST), text)  # last: its presence says the export is whole
+        else:
+            _write_manifest(root, result)
         return result
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._io import AtomicSink, open_sink
+from ._remote import is_url
 from ._rewrite_io import MAGIC, TERMINATOR, _Blocks, _Tap, open_input, prelude_bytes, read_ahead
 from ._rewrite_plan import OPLOG, _entry_bytes, _Plan, _plans
 from .errors import ArchiveIOError, NamespaceError, TrailingDataError, UsageError
@@ -237,6 +238,13 @@ def split(
     concatenated stream prefix their files with ``N.``.  Nothing is kept
     unless the whole input was read and checked.
     """
+    if is_url(str(directory)):  # a bucket prefix: written locally, then uploaded (_dir_upload)
+        from ._dir_upload import via_staging
+
+        def local(folder: str) -> SplitResult:
+            return split(src, folder, by=by, gzip=gzip)
+
+        return via_staging(str(directory), local, force=force)
     root = Path(directory)
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import open as open_archive
-from ._arrow import Converter, parse_schema
+from ._arrow import Converter, next_cut, parse_schema
 from .errors import UsageError
-from .model import Document, Namespace
+from .model import Namespace, Segment
 
 __all__ = ["record_batches", "to_arrow"]
 
@@ -49,21 +49,29 @@ def record_batches(
     with open_archive(archive) as reader:
         if want not in {e.namespace for e in reader.collections} and want not in reader._demux.timeseries:
             raise UsageError("the archive's prelude has no such namespace", namespace=str(want))
-        docs: list[bytes] = []
-        offsets: list[int] = []
-        size = 0
-        for event in reader.events():
-            if type(event) is not Document or event.ns != want:
+        # Runs of documents, not one event a document: no Python runs per document (§2).
+        buf = bytearray()
+        spans: list[tuple[int, int]] = []  # (position in buf, archive offset)
+        at = 0  # archive offset of the next run of the current block
+        for item in reader._body(True, runs=True):
+            if type(item) is Segment:
+                at = item.offset + len(reader._last_header)
                 continue
-            assert isinstance(event, Document)
-            docs.append(event.raw)
-            offsets.append(event.offset)
-            size += len(event.raw)
-            if size >= batch_bytes:
-                yield from converter.convert(docs, offsets).to_batches()
-                docs, offsets, size = [], [], 0
-        if docs:
-            yield from converter.convert(docs, offsets).to_batches()
+            if type(item) is not tuple:
+                continue
+            run_ns, piece, _ = item
+            pos = 0
+            while run_ns == want and pos < len(piece):
+                end = next_cut(piece, pos, batch_bytes - len(buf))
+                spans.append((len(buf), at + pos))
+                buf += piece[pos:end]
+                pos = end
+                if len(buf) >= batch_bytes:
+                    yield from converter.convert_buffer(bytes(buf), spans).to_batches()
+                    buf, spans = bytearray(), []
+            at += len(piece)
+        if buf:
+            yield from converter.convert_buffer(bytes(buf), spans).to_batches()
 
 
 def to_arrow(archive: Any, ns: Namespace | str, *, schema: Mapping[str, Any] | None = None) -> Any:

@@ -25,6 +25,7 @@ from isal import igzip
 from . import layout
 from . import open as open_archive
 from ._packrecord import RECORD_FILE, PackRecord, RecordEntry
+from ._remote import is_url
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from .model import Namespace, NamespaceEnd, NamespaceSummary, Segment
 
@@ -166,6 +167,14 @@ def unpack(
     left in ``directory``.  Raises MongoArchiveError
     subclasses only; on error the directory is left as it was.
     """
+    if is_url(str(directory)):  # a bucket prefix: written locally, then uploaded (_dir_upload)
+        from ._dir_upload import via_staging
+
+        def local(folder: str) -> UnpackResult:
+            return unpack(src, folder, gzip=gzip, prelude_json=prelude_json, pack_record=pack_record)
+
+        marks = ("prelude.json", "prelude.json.gz", RECORD_FILE)  # a finished directory's files: last
+        return via_staging(str(directory), local, last=marks, force=force)
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise ArchiveIOError(f"{target} exists and is not a directory")

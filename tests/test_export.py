@@ -438,3 +438,51 @@ def test_repeated_and_dotted_names_are_kept(tmp_path: Path) -> None:
     assert rows[0]["a"] == 5 and json_util.loads(rows[0]["b"]) == {"x.y": 1}
     assert json.loads(rows[0]["c.d"]) == {"$numberInt": "2"}  # a dotted name is a text column
     assert rows[1]["a"] == 1 and json_util.loads(rows[1]["_extra"]) == {"a": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"app.varied": {"n": "integer"}}', "unknown kind 'integer'"),
+        ('{"app.varied": {"sub": {"struct": {"k": "json"}}}}', "top-level fields only"),
+        ('{"app.varied": {"a.b": "int32"}}', "cannot be in a column name"),
+        ('{"app.varied": {"tags": {"list": "struct"}}}', "unknown kind 'struct'"),
+        ("not json", "--schema"),
+    ],
+)
+def test_a_bad_schema_file_is_a_usage_error(archive: Path, tmp_path: Path, text: str, words: str) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(text)
+    status, _, err = run_cli(archive, tmp_path / "out", "--schema", str(schema))
+    assert status == 2 and words in err and "Traceback" not in err, err
+    assert not (tmp_path / "out" / MANIFEST).exists()
+
+
+def test_a_schema_file_fixes_the_columns(archive: Path, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    spec = {"_id": "objectId", "n": "double", "sub": {"struct": {"k": "int64"}}, "tags": {"list": "string"}}
+    schema.write_text(json.dumps({"app.varied": spec}))
+    status, _, err = run_cli(archive, tmp_path / "out", "--schema", str(schema))
+    assert status == 0, err
+    table = pq.read_table(tmp_path / "out" / "app" / "varied.parquet")
+    assert table.schema.names == ["_id", "n", "sub", "tags", "_extra"]
+    assert table.schema.field("n").type == pa.float64()
+    assert table.schema.field("sub").type == pa.struct([pa.field("k", pa.int64())])
+    # Every other field is in _extra, and each document still comes back whole (int32 widened).
+    from arrow_rows import rebuild, same
+
+    rows = table.to_pylist()
+    assert all(same(d, rebuild(r, table.schema)) for d, r in zip(_archive_docs(), rows, strict=True))
+    assert all(r["_extra"] is not None for r in rows)
+
+
+def test_csv_array_indexes_follow_go_atoi(tmp_path: Path) -> None:
+    """mongoexport's csv.go indexes an array with strconv.Atoi: a sign is allowed, other digits not."""
+    path = tmp_path / "c.archive"
+    with mongoarchive.open(path, "w", server_version="7.0.14") as out:
+        out.add_collection("db", "c").write({"a": [10, {"x": 5}], "b": "str", "n": None})
+    fields = "a.+1,a.01,a.-0,a. 1,a.-1,a.1.x,b.0,a.\uff11,n,a.1.x.y,a.99999999999999999999"
+    status, _, err = run_cli(path, tmp_path / "out", "--format", "csv", "--fields", fields)
+    assert status == 0, err
+    lines = (tmp_path / "out" / "db" / "c.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1] == '"{""x"":5}","{""x"":5}",10,,,5,,,,,'

@@ -32,6 +32,8 @@ HARNESSES = [
     "fuzz_unpack",
     "fuzz_hot_twin",
     "fuzz_extjson_twin",
+    "fuzz_export",
+    "fuzz_stats",
 ]
 REGRESSIONS = spec_vectors("regressions")
 

@@ -373,8 +373,7 @@ def test_directories_and_web_destinations_are_refused(
     src = tmp_path / "in.archive"
     src.write_bytes(make_archive())
     for argv in (
-        ["unpack", str(src), "s3://bucket/dir"],
-        ["split", str(src), "s3://bucket/dir"],
+        ["pack", "s3://bucket/dir", str(tmp_path / "o.archive")],
         ["filter", str(src), "https://example.invalid/out.archive"],
     ):
         status, _, err = run(capsys, *argv)

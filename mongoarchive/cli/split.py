@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 
-from .._remote import refuse_url_directory
 from .._text import plural
 from ._common import add_format_argument, open_input, quiet
 
@@ -40,7 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    refuse_url_directory(args.directory, "split")
     from ..merge import split
 
     with open_input(args.input, args, "splitting") as handle:

@@ -11,7 +11,6 @@ import json
 import sys
 
 from .._packrecord import RECORD_FILE
-from .._remote import refuse_url_directory
 from .._text import plural
 from ._common import add_format_argument, open_input, quiet
 
@@ -39,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    refuse_url_directory(args.directory, "unpack")
     from ..unpack import unpack
 
     with open_input(args.input, args, "unpacking") as handle:

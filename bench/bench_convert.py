@@ -1,0 +1,62 @@
+"""Benchmark of the Arrow conversion in one process, run by hand (never a test).
+
+Converts the documents of bench/bench_export.py (about 4.6 MiB a batch) with
+``_arrow.Converter.convert_buffer`` (the scan, then pymongoarrow) and with
+pymongoarrow alone on the same schema and bytes, best of ``--repeat``, and
+prints MB/s and the ratio: what the check before pymongoarrow costs.  Run it
+with ``MONGOARCHIVE_PURE=1`` for the pure-Python scans.  Usage:
+
+    nice python bench/bench_convert.py [--copies 4] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_export
+
+from mongoarchive import _arrow_scan
+from mongoarchive._arrow import Converter
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=4, help="copies of the 4096 documents in a batch")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    buf = b"".join(bench_export.make_documents() * args.copies)
+    converter = Converter("bench.c")
+    converter.convert_buffer(buf)  # infers the schema
+    import pymongoarrow.context as ctx
+
+    def alone() -> None:
+        context = ctx.PyMongoArrowContext(converter._pma_schema)
+        context.process_bson_stream(buf)
+        context.finish()
+
+    mb = len(buf) / 1e6
+    t_convert = best(lambda: converter.convert_buffer(buf), args.repeat)
+    t_alone = best(alone, args.repeat)
+    print(f"scans: {_arrow_scan.IMPLEMENTATION}; batch {mb:.1f} MB")
+    print(f"pymongoarrow alone   {mb / t_alone:7.1f} MB/s")
+    ratio = t_alone / t_convert
+    print(f"convert_buffer       {mb / t_convert:7.1f} MB/s  x{ratio:.2f} of pymongoarrow alone")
+
+
+if __name__ == "__main__":
+    main()
