@@ -30,6 +30,7 @@ from bson import json_util
 from . import __version__, layout
 from . import open as open_archive
 from ._packrecord import RECORD_FILE
+from ._sink import gzip_level as gzip_level_of
 from .errors import ArchiveIOError, DocumentError, MetadataError, NamespaceError, UsageError
 from .model import MAX_BSON_SIZE, Namespace
 
@@ -285,13 +286,16 @@ def pack(
     tool_version: str | None = None,
     concurrent_collections: int = 4,
     gzip: bool = False,
+    gzip_level: int | None = None,
 ) -> PackResult:
     """Write the archive of --out directory ``directory`` to ``dst`` (path, file object or "-").
 
     ``server_version`` and ``tool_version`` default to the directory's
     prelude.json (mongodump 100.18 writes one); ``concurrent_collections`` is
     mongodump's ``-j`` (default 4), which a directory does not record.
+    ``gzip_level``: 0 (fastest) to 3 (smallest), None for 1.
     """
+    gzip_level_of(gzip_level)  # a bad level fails before the directory is read
     entries, prelude, ignored = scan(directory)
     server = server_version or (prelude or {}).get("ServerVersion")
     if not server:
@@ -308,6 +312,7 @@ def pack(
         tool_version=tool,
         concurrent_collections=concurrent_collections,
         gzip=gzip,
+        gzip_level=gzip_level,
     ) as writer:
         ns_writers = [
             writer.add_collection(e.db, e.collection, e.metadata, type=e.type, size=0) for e in entries

@@ -33,6 +33,7 @@ from bson.son import SON
 from ._crc import crc64, to_int64
 from ._framing import split_run
 from ._io import Source, open_sink, open_source
+from ._sink import gzip_level as resolve_gzip_level
 from .errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
 from .model import CollectionEntry, Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter
@@ -331,6 +332,7 @@ def rewrite(
     metadata: MetadataFn | None = None,
     keep_oplog: bool = True,
     gzip: bool | None = None,
+    gzip_level: int | None = None,
 ) -> RewriteResult:
     """Copy archive ``src`` to ``dst`` (paths, file objects or "-") through the transforms.
 
@@ -339,9 +341,10 @@ def rewrite(
     replace or drop (None) each document, ``query`` keeps the documents it is
     true for (in the namespaces ``query_namespaces`` selects, default all but
     the oplog), ``metadata`` edits each kept namespace's parsed metadata.
-    ``gzip`` defaults to the input's compression.  Every error is raised
+    ``gzip`` defaults to the input's compression, ``gzip_level`` (0 to 3) to 1.  Every error is raised
     before the output is committed: a path output is never left half written.
     """
+    level = resolve_gzip_level(gzip_level)
     pairs = list(rename.items()) if isinstance(rename, Mapping) else list(rename)
     renamer = Renamer(pairs)
     select = NamespaceFilter(_check_patterns(include, "--nsInclude"), _check_patterns(exclude, "--nsExclude"))
@@ -353,7 +356,7 @@ def rewrite(
     tap, archive = open_input(src)
     try:
         by_data, kept, dropped = _plans(archive, tap, select, renamer, metadata, changes, keep_oplog, {})
-        sink = open_sink(dst, gzip=archive.gzip if gzip is None else gzip)
+        sink = open_sink(dst, gzip=archive.gzip if gzip is None else gzip, level=level)
         try:
             blocks = _Blocks(sink)
             for plan in kept:

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._text import plural, printable
-from ._common import is_terminal, quiet, refuse_binary_terminal
+from ._common import add_gzip_level_argument, is_terminal, output_gzip, quiet, refuse_binary_terminal
 
 if TYPE_CHECKING:
     from ..dump import DumpResult
@@ -88,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="archive path; '-' or the flag alone for standard output (the default)",
     )
     out.add_argument("--gzip", action="store_true", help="gzip the whole archive")
+    add_gzip_level_argument(out, "the archive")
     out.add_argument(
         "--oplog", action="store_true", help="point in time: add the oplog written during the dump"
     )
@@ -194,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         dump_db_users_and_roles=args.dump_db_users_and_roles,
         oplog=args.oplog,
         parallel=args.parallel,
-        gzip=args.gzip,
+        gzip=bool(output_gzip(args)),
+        gzip_level=args.gzip_level,
     )
     started = time.monotonic()
     silent = quiet(args)

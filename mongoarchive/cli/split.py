@@ -12,7 +12,7 @@ import sys
 
 from .._remote import refuse_url_directory
 from .._text import plural
-from ._common import add_format_argument, open_input, quiet
+from ._common import add_format_argument, add_gzip_level_argument, open_input, output_gzip, quiet
 
 NAME = "split"
 HELP = "split an archive into one archive per database or namespace; separates concatenated archives"
@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gz.add_argument(
         "--no-gzip", dest="gzip", action="store_const", const=False, help="do not gzip the outputs"
     )
-    parser.set_defaults(gzip=None)
+    parser.set_defaults(gzip=None, gzip_refusable=True)
+    add_gzip_level_argument(parser, "the outputs")
     parser.add_argument("--force", action="store_true", help="overwrite archives that exist in DIR")
 
 
@@ -44,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from ..merge import split
 
     with open_input(args.input, args, "splitting") as handle:
-        result = split(handle, args.directory, by=args.by, force=args.force, gzip=args.gzip)
+        result = split(
+            handle,
+            args.directory,
+            by=args.by,
+            force=args.force,
+            gzip=output_gzip(args),
+            gzip_level=args.gzip_level,
+        )
     if args.format == "json":
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
