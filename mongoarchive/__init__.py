@@ -242,7 +242,7 @@ def open(
     document given as bytes (see ArchiveWriter).  ``gzip_level``: 0 (fastest)
     to 3 (smallest) for "w:gz"; None is the default, 1.
     """
-    from ._io import open_sink, open_source
+    from ._io import open_source
     from .reader import ArchiveReader
 
     if mode in ("r", "r:", "r:gz"):
@@ -252,6 +252,7 @@ def open(
         if server_version is None:
             raise UsageError("writing needs server_version= (the dumped server's version)")
         from ._sink import gzip_level as resolve_level
+        from ._sink import open_sink
         from .writer import ArchiveWriter
 
         sink = open_sink(src, gzip=gzip or mode == "w:gz", level=resolve_level(gzip_level))
@@ -312,8 +313,8 @@ def copy(
     and leave no ``dst`` path behind.
     """
     from ._copy import copy_body
-    from ._io import open_sink
     from ._sink import gzip_level as resolve_level
+    from ._sink import open_sink
     from .writer import ArchiveWriter
 
     level = resolve_level(gzip_level)  # a bad level fails before anything is read

@@ -2,7 +2,8 @@
 
 Nothing here seeks: a source is read front to back once, so pipes and stdin
 work (spec/archive.md §8).  gzip is sniffed from the first two bytes (1f 8b)
-and decompressed with isal; sniffing keeps the bytes it looked at.
+and decompressed with isal; sniffing keeps the bytes it looked at.  Nothing here imports ``_sink``: a
+verb that only reads starts without the writing machinery.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import threading
 from typing import IO, Any, Protocol
 
 from ._remote import RemoteReader, is_url
-from ._sink import AtomicSink, open_sink
 from ._text import plural
 from .errors import ArchiveIOError
 
-__all__ = ["GZIP_MAGIC", "Source", "AtomicSink", "open_sink", "open_source", "is_gzip"]
+__all__ = ["GZIP_MAGIC", "Source", "open_source", "is_gzip"]
 
 #: The first two bytes of every gzip member (RFC 1952 §2.3.1).
 GZIP_MAGIC = b"\x1f\x8b"

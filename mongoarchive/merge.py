@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ._io import AtomicSink, open_sink
+from ._sink import AtomicSink, open_sink
 from ._sink import gzip_level as gzip_level_of
 from .errors import ArchiveIOError, NamespaceError, TrailingDataError, UsageError
 from .layout import escape_collection

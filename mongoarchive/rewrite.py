@@ -32,8 +32,9 @@ from bson.son import SON
 
 from ._crc import crc64, to_int64
 from ._framing import split_run
-from ._io import Source, open_sink, open_source
+from ._io import Source, open_source
 from ._sink import gzip_level as resolve_gzip_level
+from ._sink import open_sink
 from .errors import DocumentError, MongoArchiveError, NamespaceError, UsageError
 from .model import CollectionEntry, Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter

@@ -23,13 +23,13 @@ import tempfile
 from typing import IO, Any, Literal
 
 from ._framing import Framer
-from ._io import open_sink, open_source
+from ._io import open_source
 from ._rules import timeseries_data_namespace
 from ._salvage_model import NsState, _Log
 from ._salvage_out import Emitter, Written, attribute, entry_bytes, header_bytes
 from ._salvage_scan import DEFAULT_MAX_DAMAGE, Scanner
 from ._sink import gzip_level as gzip_level_of
-from ._sink import validate_target
+from ._sink import open_sink, validate_target
 from ._text import plural, printable
 from ._writer_checks import (
     COLLECTION_TYPES,

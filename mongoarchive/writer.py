@@ -26,8 +26,8 @@ from bson.raw_bson import RawBSONDocument
 from . import schema
 from ._crc import crc64, to_int64
 from ._framing import MAGIC, TERMINATOR, scan_run, split_run
-from ._io import AtomicSink
 from ._rules import timeseries_data_namespace
+from ._sink import AtomicSink
 from ._text import plural
 from ._writer_checks import (
     check_int,
