@@ -117,7 +117,16 @@ def writing(plain: Path, work: Path, repeat: int) -> None:
         secs = float("inf")
         for _ in range(repeat):
             out.unlink(missing_ok=True)
-            cmd = [sys.executable, "-m", "mongoarchive", "filter", str(plain), str(out), "--gzip-level", str(level)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "mongoarchive",
+                "filter",
+                str(plain),
+                str(out),
+                "--gzip-level",
+                str(level),
+            ]
             secs = min(secs, timed(cmd))
         print(f"| {level} | {secs:.2f} | {size / secs / 1e6:.0f} | {out.stat().st_size / size:.3f} |")
         out.unlink()
