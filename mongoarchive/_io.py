@@ -203,6 +203,10 @@ class _Gunzip:
             # whose writer is silent) cannot be cut short: it is a daemon and reads no more.
             thread.join(_JOIN_SECONDS)
         self._out = memoryview(b"")
+        if self._failed is None and not self._done:
+            # A read after close must fail, not wait for a thread that is gone (Source
+            # turns this into ArchiveIOError "cannot read NAME").
+            self._failed = OSError("the source was closed")
 
     def __del__(self) -> None:
         # A reader dropped without close: the thread must not wait on a full queue forever.

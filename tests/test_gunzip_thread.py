@@ -89,6 +89,17 @@ def test_close_after_a_few_bytes_stops_a_thread_with_work_left(tmp_path: Path) -
     source.close()  # twice is harmless
 
 
+def test_a_read_after_close_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    packed = gzip.compress(big_archive(tmp_path), 1, mtime=0)
+    source = open_source(io.BytesIO(packed))
+    assert source.readinto(memoryview(bytearray(10))) == 10
+    source.close()
+    with pytest.raises(ArchiveIOError) as info:
+        source.readinto(memoryview(bytearray(10)))
+    assert "was closed" in info.value.message
+    assert inflating_threads() == []
+
+
 def test_the_thread_stays_a_bounded_number_of_chunks_ahead() -> None:
     """A gzip bomb (256 MiB of zeros) opened and never read: the thread inflates a few MiB and waits."""
     packed = zlib.compressobj(9, zlib.DEFLATED, 31)
