@@ -181,11 +181,52 @@ class Case:
     stdin_pipe: bool = False
 
 
+def gzip_docs_archive(path: Path, size: int, doc_size: int) -> None:
+    """``docs_archive`` gzipped (isal, level 1), streamed: the plain copy is removed."""
+    from isal import igzip
+
+    plain = path.with_suffix(".plain")
+    docs_archive(plain, size, doc_size)
+    with plain.open("rb") as src, igzip.open(path, "wb", compresslevel=1) as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    plain.unlink()
+
+
 def cases(quick: bool) -> list[Case]:
     big = 128 * MIB if quick else 1024 * MIB
     mid = 64 * MIB if quick else 256 * MIB
     huge = 4 if quick else 12
     return [
+        Case(
+            "check-1gib",
+            f"`check` of {big // MIB} MiB (1000-byte documents)",
+            lambda p: docs_archive(p, big, 1000),
+            ["check", "{file}"],
+        ),
+        Case(
+            "check-1gib-gzip",
+            f"`check` of {big // MIB} MiB gzipped (1000-byte documents; the inflating thread)",
+            lambda p: gzip_docs_archive(p, big, 1000),
+            ["check", "{file}"],
+        ),
+        Case(
+            "cat-json-1gib",
+            f"`cat` (JSON) of {big // MIB} MiB (1000-byte documents)",
+            lambda p: docs_archive(p, big, 1000),
+            ["cat", "{file}"],
+        ),
+        Case(
+            "salvage-1gib",
+            f"`salvage` of {big // MIB} MiB (1000-byte documents) to a file",
+            lambda p: docs_archive(p, big, 1000),
+            ["salvage", "{file}", "{out}"],
+        ),
+        Case(
+            "salvage-1gib-gzip",
+            f"`salvage` of {big // MIB} MiB gzipped to a gzipped file",
+            lambda p: gzip_docs_archive(p, big, 1000),
+            ["salvage", "{file}", "{out}"],
+        ),
         Case(
             "cat-bson-huge-docs",
             f"`cat --bson` of {huge} documents of 16 MiB",
@@ -277,7 +318,8 @@ _MAX_RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 
 def measure(case: Case, path: Path) -> tuple[float, float, int]:
     """(peak RSS in MiB, seconds, exit status) of the verb on ``path``."""
-    argv = [a.replace("{file}", str(path)) for a in case.argv]
+    out = path.with_name(path.name + ".out")
+    argv = [a.replace("{file}", str(path)).replace("{out}", str(out)) for a in case.argv]
     command = [sys.executable, "-m", "mongoarchive", *argv]
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     if timer is not None:
@@ -334,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 case.build(path)
             rss, seconds, status = measure(case, path)
+            path.with_name(path.name + ".out").unlink(missing_ok=True)
             mark = "" if rss <= TARGET_MIB else " (over 64 MiB)"
             size = path.stat().st_size / MIB
             print(

@@ -6,12 +6,14 @@ Medians of whole-process wall times, warm cache: ``mongoarchive --version``,
 (``archref read``, mongo-tools 100.6.1) on the same file, when
 ``../shared/oracle`` is there.  Usage:
 
+    python -m compileall -q mongoarchive   # as an installed package has it
     python bench/bench_start.py [--runs 7] [--oracle DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -51,6 +53,13 @@ def main() -> None:
         rows.append(("archref read (official reader)", [str(archref), "read", "--quiet", str(ARCHIVE)]))
     else:
         print(f"no official reader at {archref}: its row is left out", file=sys.stderr)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        # Each run then compiles every module from source (tens of milliseconds), which an
+        # installed package does not: pip writes the bytecode at install time.
+        print(
+            "PYTHONDONTWRITEBYTECODE is set: run 'python -m compileall -q mongoarchive' first",
+            file=sys.stderr,
+        )
     print(f"command: {' '.join(cli)}; median of {args.runs} runs")
     print("| run | median wall s |")
     print("|---|---:|")

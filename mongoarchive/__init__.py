@@ -220,6 +220,7 @@ def open(
     tool_version: str = ...,
     concurrent_collections: int = ...,
     gzip: bool = ...,
+    gzip_level: int | None = ...,
     validate: bool = ...,
 ) -> ArchiveWriter: ...
 def open(
@@ -230,6 +231,7 @@ def open(
     tool_version: str | None = None,
     concurrent_collections: int = 4,
     gzip: bool = False,
+    gzip_level: int | None = None,
     validate: bool = False,
 ) -> Any:
     """Open an archive: "r" (gzip sniffed), "r:" (plain), "r:gz"; "w" or "w:gz" to write.
@@ -237,9 +239,10 @@ def open(
     ``src`` is a path, a binary file object, or "-" for stdin/stdout.  Reading
     never seeks, so pipes work; writing to a path is atomic.  ``server_version``
     must be X.Y.Z (a "-" or "+" suffix allowed); ``validate=True`` decodes every
-    document given as bytes (see ArchiveWriter).
+    document given as bytes (see ArchiveWriter).  ``gzip_level``: 0 (fastest)
+    to 3 (smallest) for "w:gz"; None is the default, 1.
     """
-    from ._io import open_sink, open_source
+    from ._io import open_source
     from .reader import ArchiveReader
 
     if mode in ("r", "r:", "r:gz"):
@@ -248,9 +251,11 @@ def open(
     if mode in ("w", "w:gz"):
         if server_version is None:
             raise UsageError("writing needs server_version= (the dumped server's version)")
+        from ._sink import gzip_level as resolve_level
+        from ._sink import open_sink
         from .writer import ArchiveWriter
 
-        sink = open_sink(src, gzip=gzip or mode == "w:gz")
+        sink = open_sink(src, gzip=gzip or mode == "w:gz", level=resolve_level(gzip_level))
         return ArchiveWriter(
             sink,
             server_version=server_version,
@@ -292,22 +297,30 @@ def is_archive(src: Source) -> bool:
 
 
 def copy(
-    src: Source, dst: Source, *, gzip: bool | None = None, validate: bool = False
+    src: Source,
+    dst: Source,
+    *,
+    gzip: bool | None = None,
+    gzip_level: int | None = None,
+    validate: bool = False,
 ) -> dict[Namespace, NamespaceSummary]:
     """Copy archive ``src`` to ``dst`` block for block; returns the source's namespace summaries.
 
     Same header, prelude, block boundaries and EOF blocks: byte-identical for any
     archive mongodump or this writer could have written (namespace headers are
     always written in their strict form, §3.3).  ``gzip``: None keeps the
-    source's.  Errors in the source propagate and leave no ``dst`` path behind.
+    source's; ``gzip_level`` 0 to 3 (None: 1).  Errors in the source propagate
+    and leave no ``dst`` path behind.
     """
     from ._copy import copy_body
-    from ._io import open_sink
+    from ._sink import gzip_level as resolve_level
+    from ._sink import open_sink
     from .writer import ArchiveWriter
 
+    level = resolve_level(gzip_level)  # a bad level fails before anything is read
     with open(src) as reader:
         h = reader.header
-        sink = open_sink(dst, gzip=reader.gzip if gzip is None else gzip)
+        sink = open_sink(dst, gzip=reader.gzip if gzip is None else gzip, level=level)
         with ArchiveWriter(
             sink,
             server_version=h.server_version,

@@ -17,7 +17,6 @@ import os
 import re
 from types import ModuleType
 from typing import Any, TypeGuard
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from .errors import ArchiveIOError, UsageError
 
@@ -64,6 +63,10 @@ def redact(url: str) -> str:
     (``X-Amz-Signature``, an Azure SAS ``sig``): every value is replaced, the
     keys are kept so the message still says what kind of URL it was.
     """
+    # urllib.parse (and the ipaddress module it loads) only where a URL is handled:
+    # the verbs that read a path start without them.
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -91,6 +94,8 @@ def redact_text(text: str) -> str:
 def join(folder: str, name: str) -> str:
     """``name`` inside ``folder``: a URL prefix joins with "/", a path with os.path.join."""
     if is_url(folder):
+        from urllib.parse import urlsplit
+
         if urlsplit(folder).query:
             raise UsageError(
                 f"cannot put files under {redact(folder)}: it has a query string",
@@ -121,6 +126,8 @@ def _obstore(shown: str) -> ModuleType:
 
 def _split(url: str) -> tuple[str, dict[str, Any], str]:
     """(store URL, client options, object path) for ``url``; UsageError if it names no object."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
@@ -142,7 +149,8 @@ def _split(url: str) -> tuple[str, dict[str, Any], str]:
     path = unquote(parts.path.lstrip("/"))
     if not parts.netloc or not path or path.endswith("/"):
         raise UsageError(
-            f"{redact(url)} names no object", hint=f"give the object's key: {scheme}://bucket/dir/name.archive"
+            f"{redact(url)} names no object",
+            hint=f"give the object's key: {scheme}://bucket/dir/name.archive",
         )
     return f"{scheme}://{parts.netloc}", {}, path
 
@@ -162,7 +170,7 @@ def _store(url: str, shown: str) -> tuple[Any, str]:
 
 
 def _kind(exc: BaseException) -> str:
-    """"missing", "denied", "unauthenticated" or "other" for an obstore error.
+    """ "missing", "denied", "unauthenticated" or "other" for an obstore error.
 
     The class says it when obstore raises from a call; errors from a buffered
     writer arrive as plain I/O errors, so the message is looked at as well.
@@ -366,6 +374,8 @@ def _os_error(exc: BaseException) -> OSError:
 
 
 def _refuse_web(url: str, shown: str) -> None:
+    from urllib.parse import urlsplit
+
     if urlsplit(url).scheme.lower() in ("http", "https"):
         raise UsageError(
             f"cannot write to {shown}: a web server has no multipart upload",

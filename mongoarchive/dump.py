@@ -31,6 +31,7 @@ from ._dump_intents import Intent, plan_intents
 from ._dump_metadata import metadata_json
 from ._dump_oplog import check_oplog, oplog_collection, oplog_edge, oplog_start, validate_entry
 from ._dump_server import Server, connect, parse_server_version
+from ._sink import gzip_level as gzip_level_of
 from ._sink import validate_target
 from .errors import (
     AuthenticationError,
@@ -77,6 +78,8 @@ class DumpOptions(ConnectionOptions):
     oplog: bool = False
     parallel: int = 4
     gzip: bool = False
+    #: 0 (fastest) to 3 (smallest); None is the default, 1 (docs/dump.md).
+    gzip_level: int | None = None
     tool_version: str = f"mongoarchive {__version__}"
 
 
@@ -153,6 +156,7 @@ def _validate(options: DumpOptions) -> None:
     for failed, message in checks:
         if failed:
             raise UsageError(message)
+    gzip_level_of(o.gzip_level)  # UsageError for a level isal does not have
 
 
 def _archive_target(
@@ -224,6 +228,7 @@ def _run(
         tool_version=o.tool_version,
         concurrent_collections=o.parallel,
         gzip=o.gzip,
+        gzip_level=o.gzip_level,
     )
     result = DumpResult(server_version, copier.stats)
     with writer:

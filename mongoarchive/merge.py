@@ -22,10 +22,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ._io import AtomicSink, open_sink
 from ._remote import is_url
 from ._rewrite_io import MAGIC, TERMINATOR, _Blocks, _Tap, open_input, prelude_bytes, read_ahead
 from ._rewrite_plan import OPLOG, _entry_bytes, _Plan, _plans
+from ._sink import AtomicSink, open_sink
+from ._sink import gzip_level as gzip_level_of
 from .errors import ArchiveIOError, NamespaceError, TrailingDataError, UsageError
 from .layout import escape_collection
 from .model import Namespace
@@ -66,6 +67,7 @@ def merge(
     *,
     renames: Mapping[int, Sequence[tuple[str, str]]] | None = None,
     gzip: bool | None = None,
+    gzip_level: int | None = None,
 ) -> MergeResult:
     """Merge archives ``sources`` into ``dst``; ``renames`` maps an input's index (0-based) to its
     ``--nsFrom``/``--nsTo`` pairs.
@@ -74,7 +76,9 @@ def merge(
     anything is written; so are inputs of different server versions (the
     timeseries naming and mongorestore's checks depend on it, §5.4).  The
     header is the first input's, with ``concurrent_collections`` the largest.
+    ``gzip``: None compresses as the first input is; ``gzip_level`` 0 to 3 (None: 1).
     """
+    level = gzip_level_of(gzip_level)
     if not sources:
         raise UsageError("merge needs at least one input archive")
     if sum(1 for s in sources if s == "-") > 1:
@@ -109,7 +113,7 @@ def merge(
                 origin=f"input {i + 1}: ",
             )
             plans.append((by_data, kept))
-        sink = open_sink(dst, gzip=opened[0][1].gzip if gzip is None else gzip)
+        sink = open_sink(dst, gzip=opened[0][1].gzip if gzip is None else gzip, level=level)
         try:
             blocks = _Blocks(sink)
             jobs = max(a.header.concurrent_collections for _, a in opened)
@@ -191,10 +195,11 @@ def _file_name(ns: Namespace, by: SplitBy, part: int) -> str:
 class _Outputs:
     """The archives being written, by file name; committed or aborted together."""
 
-    def __init__(self, root: Path, force: bool, gzip: bool | None) -> None:
+    def __init__(self, root: Path, force: bool, gzip: bool | None, level: int) -> None:
         self.root = root
         self.force = force
         self.gzip = gzip
+        self.level = level
         self.sinks: dict[str, tuple[AtomicSink, _Blocks]] = {}
         self.names: dict[str, list[Namespace]] = {}
 
@@ -206,7 +211,7 @@ class _Outputs:
             raise UsageError(
                 f"{path} exists", hint="use --force to overwrite it, or split into an empty directory"
             )
-        sink = open_sink(path, gzip=input_gzip if self.gzip is None else self.gzip)
+        sink = open_sink(path, gzip=input_gzip if self.gzip is None else self.gzip, level=self.level)
         blocks = _Blocks(sink)
         self.sinks[name] = (sink, blocks)
         return blocks
@@ -229,6 +234,7 @@ def split(
     by: SplitBy = "database",
     force: bool = False,
     gzip: bool | None = None,
+    gzip_level: int | None = None,
 ) -> SplitResult:
     """Split archive ``src`` into one archive per database, per namespace, or per archive found.
 
@@ -236,13 +242,15 @@ def split(
     as mongodump escapes collection names; the oplog is ``oplog.archive``), and
     ``N.archive`` with ``by="archive"``.  The second and later archives of a
     concatenated stream prefix their files with ``N.``.  Nothing is kept
-    unless the whole input was read and checked.
+    unless the whole input was read and checked.  ``gzip``: None compresses
+    each output as its input; ``gzip_level`` 0 to 3 (None: 1).
     """
+    level = gzip_level_of(gzip_level)
     if is_url(str(directory)):  # a bucket prefix: written locally, then uploaded (_dir_upload)
         from ._dir_upload import via_staging
 
         def local(folder: str) -> SplitResult:
-            return split(src, folder, by=by, gzip=gzip)
+            return split(src, folder, by=by, gzip=gzip, gzip_level=gzip_level)
 
         return via_staging(str(directory), local, force=force)
     root = Path(directory)
@@ -250,7 +258,7 @@ def split(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
-    outputs = _Outputs(root, force, gzip)
+    outputs = _Outputs(root, force, gzip, level)
     part = 0
     stream: Any = src
     try:

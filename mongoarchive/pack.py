@@ -28,6 +28,7 @@ from . import __version__, layout
 from . import open as open_archive
 from ._outdir import DirectoryEntry, Documents, data_bytes, read_all, read_runs, record_mismatch, scan
 from ._packrecord import RECORD_FILE, PackRecord, load_record
+from ._sink import gzip_level as gzip_level_of
 from .errors import MetadataError, UsageError
 from .model import Namespace
 
@@ -133,6 +134,7 @@ def pack(
     concurrent_collections: int | None = None,
     gzip: bool = False,
     use_record: bool = True,
+    gzip_level: int | None = None,
 ) -> PackResult:
     """Write the archive of --out directory ``directory`` to ``dst`` (path, file object or "-").
 
@@ -142,7 +144,9 @@ def pack(
     ``tool_version`` and ``concurrent_collections`` (mongodump's ``-j``)
     override the record's header; without a record they default to the
     directory's prelude.json (mongodump 100.18 writes one), and 4.
+    ``gzip_level``: 0 (fastest) to 3 (smallest), None for 1.
     """
+    gzip_level_of(gzip_level)  # a bad level fails before the directory is read
     entries, prelude, ignored = scan(directory)
     found, note = _load(Path(directory), entries, prelude) if use_record else (None, None)
     head = found[0].header if found is not None else None
@@ -164,7 +168,13 @@ def pack(
     )
     counts: list[tuple[Namespace, int, int]] = []
     with open_archive(
-        dst, "w", server_version=server, tool_version=tool, concurrent_collections=jobs, gzip=gzip
+        dst,
+        "w",
+        server_version=server,
+        tool_version=tool,
+        concurrent_collections=jobs,
+        gzip=gzip,
+        gzip_level=gzip_level,
     ) as writer:
         if found is None:
             _write_sorted(writer, entries, counts)

@@ -24,9 +24,10 @@ from typing import Any
 
 from ._crc import crc64
 from ._framing import split_run
-from ._io import open_sink
 from ._rewrite_io import _Blocks, _namespace_header, open_input, prelude_bytes
 from ._rewrite_plan import OPLOG, MetadataFn, _Plan, _plans, check_patterns
+from ._sink import gzip_level as resolve_gzip_level
+from ._sink import open_sink
 from .errors import DocumentError, MongoArchiveError
 from .model import Namespace, NamespaceEnd, Segment
 from .nsfilter import NamespaceFilter
@@ -105,6 +106,7 @@ def rewrite(
     metadata: MetadataFn | None = None,
     keep_oplog: bool = True,
     gzip: bool | None = None,
+    gzip_level: int | None = None,
 ) -> RewriteResult:
     """Copy archive ``src`` to ``dst`` (paths, file objects or "-") through the transforms.
 
@@ -113,9 +115,10 @@ def rewrite(
     replace or drop (None) each document, ``query`` keeps the documents it is
     true for (in the namespaces ``query_namespaces`` selects, default all but
     the oplog), ``metadata`` edits each kept namespace's parsed metadata.
-    ``gzip`` defaults to the input's compression.  Every error is raised
+    ``gzip`` defaults to the input's compression, ``gzip_level`` (0 to 3) to 1.  Every error is raised
     before the output is committed: a path output is never left half written.
     """
+    level = resolve_gzip_level(gzip_level)
     pairs = list(rename.items()) if isinstance(rename, Mapping) else list(rename)
     renamer = Renamer(pairs)
     select = NamespaceFilter(check_patterns(include, "--nsInclude"), check_patterns(exclude, "--nsExclude"))
@@ -127,7 +130,7 @@ def rewrite(
     tap, archive = open_input(src)
     try:
         by_data, kept, dropped = _plans(archive, tap, select, renamer, metadata, changes, keep_oplog, {})
-        sink = open_sink(dst, gzip=archive.gzip if gzip is None else gzip)
+        sink = open_sink(dst, gzip=archive.gzip if gzip is None else gzip, level=level)
         try:
             blocks = _Blocks(sink)
             for plan in kept:

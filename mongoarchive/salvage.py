@@ -23,12 +23,13 @@ import tempfile
 from typing import IO, Any, Literal
 
 from ._framing import Framer
-from ._io import open_sink, open_source
+from ._io import open_source
 from ._rules import timeseries_data_namespace
 from ._salvage_model import NsState, _Log
 from ._salvage_out import Emitter, Written, attribute, entry_bytes, header_bytes
 from ._salvage_scan import DEFAULT_MAX_DAMAGE, Scanner
-from ._sink import validate_target
+from ._sink import gzip_level as gzip_level_of
+from ._sink import open_sink, validate_target
 from ._text import plural, printable
 from ._writer_checks import (
     COLLECTION_TYPES,
@@ -225,6 +226,7 @@ def salvage(
     dst: str | os.PathLike[str] | IO[bytes] | Any,
     *,
     gzip: bool | None = None,
+    gzip_level: int | None = None,
     gzip_in: bool | None = None,
     temp_dir: str | None = None,
     keep_missing: bool = True,
@@ -234,8 +236,9 @@ def salvage(
     """Copy everything intact from ``src`` into a new valid archive at ``dst``; return the report.
 
     ``gzip``: compress the output (None: as the input was); ``gzip_in``: None
-    sniffs.  ``keep_missing``: declared namespaces with no data found are
-    written as empty namespaces (their metadata survives).  ``keep_unverified``:
+    sniffs; ``gzip_level``: 0 (fastest) to 3 (smallest), None for 1.
+    ``keep_missing``: declared namespaces with no data found are written as
+    empty namespaces (their metadata survives).  ``keep_unverified``:
     also write documents no matching stored CRC covers (counted in the report).
     ``max_damage``: stop reading after this many consecutive bytes without a
     recognisable item (what was recovered is still written).  Raises only
@@ -243,6 +246,7 @@ def salvage(
     """
     if max_damage < 0:
         raise UsageError("max_damage must not be negative", hint="give a number of bytes")
+    level = gzip_level_of(gzip_level)
     validate_target(dst)  # a bad output path fails before the input is read
     source = open_source(src, gzip=gzip_in)
     out_name = (
@@ -264,7 +268,7 @@ def salvage(
             scan.run()
             report.size = framer.base + framer.filled
             report.gzip_out = source.gzip if gzip is None else gzip
-            _write_output(scan, spool, dst, report, keep_missing, keep_unverified)
+            _write_output(scan, spool, dst, report, keep_missing, keep_unverified, level)
     except OSError as exc:
         raise ArchiveIOError(f"cannot use a temporary spool file: {exc}") from exc
     finally:
@@ -364,7 +368,13 @@ def _status(st: NsState, verified: bool) -> NamespaceStatus:
 
 
 def _write_output(
-    scan: Scanner, spool: IO[bytes], dst: Any, report: SalvageReport, keep_missing: bool, keep: bool
+    scan: Scanner,
+    spool: IO[bytes],
+    dst: Any,
+    report: SalvageReport,
+    keep_missing: bool,
+    keep: bool,
+    level: int,
 ) -> None:
     report.header = "ok" if scan.header_ok and scan.header is not None else "rebuilt"
     report.prelude = "ok" if scan.prelude_ok else "damaged"
@@ -425,7 +435,7 @@ def _write_output(
         outcome.notes.append(f"{why}: written with empty metadata")
         entries.append(fresh)
         emit.add(st.index)
-    sink = open_sink(dst, gzip=report.gzip_out)
+    sink = open_sink(dst, gzip=report.gzip_out, level=level)
     emitter = Emitter(scan, spool, sink, emit, verified, assigned, keep)
     try:
         emitter.write(header_raw, entries)

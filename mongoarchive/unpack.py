@@ -26,6 +26,7 @@ from . import layout
 from . import open as open_archive
 from ._packrecord import RECORD_FILE, PackRecord, RecordEntry
 from ._remote import is_url
+from ._sink import gzip_level as gzip_level_of
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
 from .model import Namespace, NamespaceEnd, NamespaceSummary, Segment
 
@@ -58,15 +59,16 @@ class _Out(Protocol):
     def close(self) -> None: ...
 
 
-def _open_file(path: Path, gzip: bool, append: bool) -> _Out:
+def _open_file(path: Path, level: int | None, append: bool) -> _Out:
+    """``path`` opened for writing, gzipped at ``level`` (None: plain)."""
     # O_NOFOLLOW: the staging directory is ours, but never write through a link.
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if append else os.O_EXCL)
     fd = os.open(path, flags, 0o644)
     raw = os.fdopen(fd, "wb")
-    if not gzip:
+    if level is None:
         return raw
     # No file name and mtime 0 in the gzip header, as Go's compress/gzip writes it.
-    gz: Any = igzip.IGzipFile(filename="", fileobj=raw, mode="wb", mtime=0)  # type: ignore[no-untyped-call]
+    gz: Any = igzip.IGzipFile(filename="", fileobj=raw, mode="wb", compresslevel=level, mtime=0)  # type: ignore[no-untyped-call]
     return _Closing(gz, raw)
 
 
@@ -104,9 +106,9 @@ def _refuse_links(target: Path, rel: str) -> None:
 class _Files:
     """Open data files, at most MAX_OPEN_FILES at once (least recently used closed first)."""
 
-    def __init__(self, root: Path, gzip: bool) -> None:
+    def __init__(self, root: Path, level: int | None) -> None:
         self.root = root
-        self.gzip = gzip
+        self.level = level
         self.open: OrderedDict[str, _Out] = OrderedDict()
         self.created: set[str] = set()
 
@@ -121,7 +123,7 @@ class _Files:
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         # Reopened gzip files get another member: still one valid gzip stream.
-        handle = _open_file(path, self.gzip, append=rel in self.created)
+        handle = _open_file(path, self.level, append=rel in self.created)
         self.created.add(rel)
         self.open[rel] = handle
         return handle
@@ -138,10 +140,10 @@ class _Files:
                 handle.close()
 
 
-def _write_whole(root: Path, rel: str, data: bytes, gzip: bool) -> None:
+def _write_whole(root: Path, rel: str, data: bytes, level: int | None) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = _open_file(path, gzip, append=False)
+    handle = _open_file(path, level, append=False)
     try:
         handle.write(data)
     finally:
@@ -153,13 +155,15 @@ def unpack(
     directory: str | os.PathLike[str],
     *,
     gzip: bool = False,
+    gzip_level: int | None = None,
     force: bool = False,
     prelude_json: bool = True,
     pack_record: bool = False,
 ) -> UnpackResult:
     """Unpack archive ``src`` (path or binary file object) into ``directory``.
 
-    ``gzip`` compresses every file as ``mongodump --gzip`` does; ``force``
+    ``gzip`` compresses every file as ``mongodump --gzip`` does, at
+    ``gzip_level`` 0 (fastest) to 3 (smallest), None for 1; ``force``
     replaces files that exist; ``prelude_json=False`` leaves out prelude.json,
     which releases before 100.18 do not write; ``pack_record=False`` leaves
     out the pack record (``.mongoarchive-pack.json``, what ``pack`` needs to
@@ -167,11 +171,20 @@ def unpack(
     left in ``directory``.  Raises MongoArchiveError
     subclasses only; on error the directory is left as it was.
     """
+    checked = gzip_level_of(gzip_level)  # a bad level fails even without gzip
+    level = checked if gzip else None
     if is_url(str(directory)):  # a bucket prefix: written locally, then uploaded (_dir_upload)
         from ._dir_upload import via_staging
 
         def local(folder: str) -> UnpackResult:
-            return unpack(src, folder, gzip=gzip, prelude_json=prelude_json, pack_record=pack_record)
+            return unpack(
+                src,
+                folder,
+                gzip=gzip,
+                gzip_level=gzip_level,
+                prelude_json=prelude_json,
+                pack_record=pack_record,
+            )
 
         marks = ("prelude.json", "prelude.json.gz", RECORD_FILE)  # a finished directory's files: last
         return via_staging(str(directory), local, last=marks, force=force)
@@ -200,9 +213,9 @@ def unpack(
             staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=target))
         except OSError as exc:
             raise ArchiveIOError(f"cannot create {target}: {exc.strerror or exc}") from exc
-        data = _Files(staging, gzip)
+        data = _Files(staging, level)
         try:
-            _unpack_body(archive, files, staging, data, gzip)
+            _unpack_body(archive, files, staging, data, level)
             data.close_all()
             _move_into_place(staging, target, planned)
             if files.record is None:
@@ -221,14 +234,14 @@ def unpack(
         return UnpackResult(str(target), planned, dict(archive.namespaces))
 
 
-def _unpack_body(archive: Any, files: layout.FileSet, root: Path, data: _Files, gzip: bool) -> None:
+def _unpack_body(archive: Any, files: layout.FileSet, root: Path, data: _Files, level: int | None) -> None:
     header = archive.header
     if files.prelude is not None:
         text = layout.prelude_json(header.server_version, header.tool_version)
-        _write_whole(root, files.prelude, text, gzip)
+        _write_whole(root, files.prelude, text, level)
     for item in files.namespaces:
         if item.metadata is not None:
-            _write_whole(root, item.metadata, item.entry.metadata.encode("utf-8", "surrogateescape"), gzip)
+            _write_whole(root, item.metadata, item.entry.metadata.encode("utf-8", "surrogateescape"), level)
     current: str | None = None
     handle: _Out | None = None
     block_at = 0  # offset of the current block's namespace header

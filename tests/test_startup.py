@@ -69,6 +69,39 @@ def test_version_loads_no_codec(tmp_path: Path) -> None:
     assert heavy(modules, (*NOT_FOR_READERS, "bson", "isal", "fastcrc")) == []
     # Only the verb that runs has its modules loaded.
     assert not any(m.startswith(("mongoarchive.checker", "mongoarchive.dump")) for m in modules)
+    # No verb runs: no verb module, and no URL parsing (urllib.parse loads ipaddress).
+    assert verb_modules(modules) == []
+    assert heavy(modules, ("urllib", "ipaddress")) == []
+
+
+#: The modules of the verbs themselves (mongoarchive/cli/NAME.py).
+def verb_modules(modules: set[str]) -> list[str]:
+    from mongoarchive.cli import VERB_HELP
+
+    return sorted(
+        m for m in modules if m.rpartition(".")[2] in VERB_HELP and m.startswith("mongoarchive.cli.")
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["check", str(PLAIN)], ["check", str(GZIP)], ["inspect", str(PLAIN)], ["cat", str(PLAIN)]],
+    ids=lambda argv: " ".join(Path(a).name for a in argv),
+)
+def test_a_verb_loads_its_own_module_and_no_writer(argv: list[str], tmp_path: Path) -> None:
+    modules = modules_after(argv, tmp_path)
+    assert verb_modules(modules) == [f"mongoarchive.cli.{argv[0]}"]
+    # Reading a path opens no sink (mongoarchive._sink, its writing thread) and parses no URL.
+    assert {"mongoarchive._sink", "mongoarchive._writeback"} & modules == set()
+    assert heavy(modules, ("urllib", "ipaddress")) == []
+
+
+def test_the_verb_table_keeps_each_verb_module_help() -> None:
+    from mongoarchive.cli import VERB_HELP, verb_module
+
+    for name, text in VERB_HELP.items():
+        module = verb_module(name)
+        assert (name, text) == (module.NAME, module.HELP)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +120,7 @@ def test_version_loads_no_codec(tmp_path: Path) -> None:
 def test_reading_verbs_load_no_heavy_module(argv: list[str], tmp_path: Path) -> None:
     modules = modules_after(argv, tmp_path)
     assert heavy(modules, NOT_FOR_READERS) == []
-    assert "mongoarchive.schema" not in modules and "mongoarchive.writer" not in modules
+    assert {"mongoarchive.schema", "mongoarchive.writer", "mongoarchive._nswriter"} & modules == set()
 
 
 def test_cat_bson_needs_no_extended_json(tmp_path: Path) -> None:

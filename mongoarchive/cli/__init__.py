@@ -17,19 +17,6 @@ from typing import NoReturn
 from .. import __version__
 from .._text import printable
 from ..errors import ArchiveIOError, MongoArchiveError, UsageError
-from . import cat as cat_verb
-from . import check as check_verb
-from . import dump as dump_verb
-from . import export as export_verb
-from . import filter as filter_verb
-from . import inspect as inspect_verb
-from . import merge as merge_verb
-from . import pack as pack_verb
-from . import restore as restore_verb
-from . import salvage as salvage_verb
-from . import split as split_verb
-from . import stats as stats_verb
-from . import unpack as unpack_verb
 from ._common import error_line, guard_stdout
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
@@ -38,10 +25,35 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
-VERBS: list[ModuleType] = [inspect_verb, check_verb, cat_verb, dump_verb, salvage_verb]
-VERBS += [unpack_verb, pack_verb, filter_verb, merge_verb, split_verb]
-VERBS += [export_verb, stats_verb, restore_verb]
-_NAMES = frozenset(verb.NAME for verb in VERBS)
+#: Each verb, in the order of --help, with its help line: a copy of the verb module's HELP, so that
+#: a command imports the module (mongoarchive/cli/NAME.py) of the verb it runs and no other
+#: (tests/test_startup.py checks the copies against the modules).
+VERB_HELP: dict[str, str] = {
+    "inspect": "show the header, the collections and a summary of every namespace",
+    "check": "validate archives completely (framing, CRCs, prelude, metadata); exit 1 on problems",
+    "cat": "write the documents as Extended JSON lines or raw BSON",
+    "dump": "dump a live MongoDB deployment into an archive (as mongodump --archive)",
+    "salvage": "recover every intact namespace and well-formed document of "
+    "a damaged archive into a new archive",
+    "unpack": "write an archive out as the directory mongodump --out would have written",
+    "pack": "write a mongodump --out directory as the archive mongodump --archive would have written",
+    "filter": "copy an archive keeping, renaming and filtering namespaces "
+    "and documents, as mongorestore would",
+    "merge": "merge archives into one (a namespace in two inputs must be renamed)",
+    "split": "split an archive into one archive per database or namespace; separates concatenated archives",
+    "export": "export the documents to Parquet, Arrow IPC, JSON lines or CSV, one output per namespace",
+    "stats": "document sizes and the shape of the documents (field paths, "
+    "presence, BSON types) per namespace",
+    "restore": "restore an archive into a live MongoDB (as mongorestore --archive), atomically per namespace",
+}
+_NAMES = frozenset(VERB_HELP)
+
+
+def verb_module(name: str) -> ModuleType:
+    """The module of verb ``name`` (``NAME``, ``HELP``, ``add_arguments``, ``run``), imported now."""
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -88,10 +100,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _add_global_flags(parser, None)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
-    for verb in VERBS:
-        verb_parser = sub.add_parser(verb.NAME, help=verb.HELP, description=verb.HELP)
-        if only is not None and only != verb.NAME:
+    for name, text in VERB_HELP.items():
+        verb_parser = sub.add_parser(name, help=text, description=text)
+        if only is not None and only != name:
             continue
+        verb = verb_module(name)
         verb.add_arguments(verb_parser)
         # Accepted after the verb too ("mongoarchive check -q F"); SUPPRESS keeps the global value.
         _add_global_flags(verb_parser, argparse.SUPPRESS)

@@ -21,6 +21,8 @@ from ..errors import ArchiveIOError, MongoArchiveError, UsageError
 __all__ = [
     "StdoutGuard",
     "add_format_argument",
+    "add_gzip_level_argument",
+    "output_gzip",
     "add_input_arguments",
     "add_ns_arguments",
     "error_line",
@@ -33,6 +35,11 @@ __all__ = [
     "refuse_binary_terminal",
     "verbosity",
 ]
+
+#: Copies of ``_sink.GZIP_LEVELS`` and ``DEFAULT_GZIP_LEVEL``: building a parser loads no sink
+#: (tests/test_startup.py checks that they agree).
+GZIP_LEVELS = (0, 1, 2, 3)
+DEFAULT_GZIP_LEVEL = 1
 
 #: Files smaller than this are read too fast for a progress bar to help.
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
@@ -53,6 +60,38 @@ def verbosity(args: argparse.Namespace) -> int:
 
 def quiet(args: argparse.Namespace) -> bool:
     return verbosity(args) < 0
+
+
+def _gzip_level(text: str) -> int:
+    if text.strip() not in [str(level) for level in GZIP_LEVELS]:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a gzip level: give 0 (fastest) to 3 (smallest), "
+            f"{DEFAULT_GZIP_LEVEL} is the default"
+        )
+    return int(text)
+
+
+def add_gzip_level_argument(parser: Any, what: str = "the output") -> None:
+    """--gzip-level N (0 to 3); giving it asks for gzip (see ``output_gzip``)."""
+    parser.add_argument(
+        "--gzip-level",
+        type=_gzip_level,
+        default=None,
+        metavar="N",
+        help=f"gzip {what} at level N, 0 fastest to 3 smallest (default {DEFAULT_GZIP_LEVEL}); means --gzip",
+    )
+
+
+def output_gzip(args: argparse.Namespace) -> bool | None:
+    """The verb's ``gzip=``: --gzip-level implies --gzip; with --no-gzip it is a UsageError."""
+    if args.gzip_level is None:
+        return bool(args.gzip) if args.gzip is not None else None
+    if args.gzip is False and getattr(args, "gzip_refusable", False):
+        raise UsageError(
+            "--gzip-level and --no-gzip contradict each other",
+            hint="drop one: a level is for gzip output",
+        )
+    return True
 
 
 def add_format_argument(parser: argparse.ArgumentParser, text: str = "a table on a terminal") -> None:

@@ -11,8 +11,10 @@ from .._text import plural, printable
 from ._common import (
     NamespaceProgress,
     add_connection_arguments,
+    add_gzip_level_argument,
     connection_fields,
     is_terminal,
+    output_gzip,
     quiet,
     refuse_binary_terminal,
 )
@@ -83,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="archive path; '-' or the flag alone for standard output (the default)",
     )
     out.add_argument("--gzip", action="store_true", help="gzip the whole archive")
+    add_gzip_level_argument(out, "the archive")
     out.add_argument(
         "--oplog", action="store_true", help="point in time: add the oplog written during the dump"
     )
@@ -145,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         dump_db_users_and_roles=args.dump_db_users_and_roles,
         oplog=args.oplog,
         parallel=args.parallel,
-        gzip=args.gzip,
+        gzip=bool(output_gzip(args)),
+        gzip_level=args.gzip_level,
     )
     started = time.monotonic()
     silent = quiet(args)

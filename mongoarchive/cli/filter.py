@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._text import plural
 from ..errors import UsageError
-from ._common import add_format_argument, add_ns_arguments, open_input, quiet, refuse_binary_terminal
+from ._common import (
+    add_format_argument,
+    add_gzip_level_argument,
+    add_ns_arguments,
+    open_input,
+    output_gzip,
+    quiet,
+    refuse_binary_terminal,
+)
 
 NAME = "filter"
 HELP = "copy an archive keeping, renaming and filtering namespaces and documents, as mongorestore would"
@@ -59,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gz.add_argument(
         "--no-gzip", dest="gzip", action="store_const", const=False, help="do not gzip the output"
     )
-    parser.set_defaults(gzip=None)
+    parser.set_defaults(gzip=None, gzip_refusable=True)
+    add_gzip_level_argument(parser)
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
@@ -107,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
             query=query,
             metadata=metadata,
             keep_oplog=not args.no_oplog,
-            gzip=args.gzip,
+            gzip=output_gzip(args),
+            gzip_level=args.gzip_level,
         )
     out = sys.stderr if args.output == "-" else sys.stdout
     if args.format == "json":

@@ -13,7 +13,7 @@ import sys
 
 from .._text import plural
 from ..errors import UsageError
-from ._common import add_format_argument, quiet, refuse_binary_terminal
+from ._common import add_format_argument, add_gzip_level_argument, output_gzip, quiet, refuse_binary_terminal
 
 NAME = "merge"
 HELP = "merge archives into one (a namespace in two inputs must be renamed)"
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gz.add_argument(
         "--no-gzip", dest="gzip", action="store_const", const=False, help="do not gzip the output"
     )
-    parser.set_defaults(gzip=None)
+    parser.set_defaults(gzip=None, gzip_refusable=True)
+    add_gzip_level_argument(parser)
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
 
 
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         if not number.isdigit() or not 1 <= int(number) <= len(args.inputs):
             raise UsageError(f"--rename {number}: N must be an input's number, 1 to {len(args.inputs)}")
         renames.setdefault(int(number) - 1, []).append((source, target))
-    result = merge(args.inputs, args.output, renames=renames, gzip=args.gzip)
+    result = merge(
+        args.inputs, args.output, renames=renames, gzip=output_gzip(args), gzip_level=args.gzip_level
+    )
     out = sys.stderr if args.output == "-" else sys.stdout
     if args.format == "json":
         json.dump(result.to_dict(), out, indent=2)

@@ -15,7 +15,14 @@ import sys
 from .._remote import refuse_url_directory
 from .._text import plural
 from ..errors import UsageError
-from ._common import add_format_argument, quiet, refuse_binary_terminal, warning_line
+from ._common import (
+    add_format_argument,
+    add_gzip_level_argument,
+    output_gzip,
+    quiet,
+    refuse_binary_terminal,
+    warning_line,
+)
 
 NAME = "pack"
 HELP = "write a mongodump --out directory as the archive mongodump --archive would have written"
@@ -43,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the header's concurrent_collections, mongodump's -j (default: the pack record's, else 4)",
     )
     parser.add_argument("--gzip", action="store_true", help="gzip the archive, as mongodump --archive --gzip")
+    add_gzip_level_argument(parser, "the archive")
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     parser.add_argument(
         "--no-pack-record",
@@ -66,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         server_version=args.server_version,
         tool_version=args.tool_version,
         concurrent_collections=args.concurrent_collections,
-        gzip=args.gzip,
+        gzip=bool(output_gzip(args)),
+        gzip_level=args.gzip_level,
         use_record=args.use_record,
     )
     if result.note is not None:

@@ -16,7 +16,14 @@ import os
 import sys
 
 from ..errors import ArchiveError, UsageError
-from ._common import add_format_argument, error_line, quiet, refuse_binary_terminal
+from ._common import (
+    add_format_argument,
+    add_gzip_level_argument,
+    error_line,
+    output_gzip,
+    quiet,
+    refuse_binary_terminal,
+)
 
 #: salvage.DEFAULT_MAX_DAMAGE, which imports the writer: tests/test_startup.py keeps the two equal.
 DEFAULT_MAX_DAMAGE = 64 << 20
@@ -52,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gz.add_argument(
         "--no-gzip", dest="gzip", action="store_const", const=False, help="do not gzip the output"
     )
-    parser.set_defaults(gzip=None)
+    parser.set_defaults(gzip=None, gzip_refusable=True)
+    add_gzip_level_argument(parser)
     parser.add_argument(
         "--drop-missing",
         action="store_true",
@@ -148,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
         report = salvage(
             src,
             out_sink if out_sink is not None else "-",
-            gzip=args.gzip,
+            gzip=output_gzip(args),
+            gzip_level=args.gzip_level,
             temp_dir=args.temp_dir,
             keep_missing=not args.drop_missing,
             keep_unverified=args.keep_unverified,

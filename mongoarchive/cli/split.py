@@ -11,7 +11,7 @@ import json
 import sys
 
 from .._text import plural
-from ._common import add_format_argument, open_input, quiet
+from ._common import add_format_argument, add_gzip_level_argument, open_input, output_gzip, quiet
 
 NAME = "split"
 HELP = "split an archive into one archive per database or namespace; separates concatenated archives"
@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gz.add_argument(
         "--no-gzip", dest="gzip", action="store_const", const=False, help="do not gzip the outputs"
     )
-    parser.set_defaults(gzip=None)
+    parser.set_defaults(gzip=None, gzip_refusable=True)
+    add_gzip_level_argument(parser, "the outputs")
     parser.add_argument("--force", action="store_true", help="overwrite archives that exist in DIR")
 
 
@@ -42,7 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from ..merge import split
 
     with open_input(args.input, args, "splitting") as handle:
-        result = split(handle, args.directory, by=args.by, force=args.force, gzip=args.gzip)
+        result = split(
+            handle,
+            args.directory,
+            by=args.by,
+            force=args.force,
+            gzip=output_gzip(args),
+            gzip_level=args.gzip_level,
+        )
     if args.format == "json":
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

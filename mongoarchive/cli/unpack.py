@@ -12,7 +12,7 @@ import sys
 
 from .._packrecord import RECORD_FILE
 from .._text import plural
-from ._common import add_format_argument, open_input, quiet
+from ._common import add_format_argument, add_gzip_level_argument, open_input, output_gzip, quiet
 
 NAME = "unpack"
 HELP = "write an archive out as the directory mongodump --out would have written"
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", metavar="DIR", help="directory to write (created if missing)")
     add_format_argument(parser)
     parser.add_argument("--gzip", action="store_true", help="gzip every file, as mongodump --gzip does")
+    add_gzip_level_argument(parser, "every file")
     parser.add_argument("--force", action="store_true", help="replace files that exist in DIR")
     parser.add_argument(
         "--no-prelude-json",
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         result = unpack(
             handle,
             args.directory,
-            gzip=args.gzip,
+            gzip=bool(output_gzip(args)),
+            gzip_level=args.gzip_level,
             force=args.force,
             prelude_json=args.prelude_json,
             pack_record=args.pack_record,
