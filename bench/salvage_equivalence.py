@@ -40,8 +40,7 @@ from typing import Any
 
 import bson
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mongoarchive
 from mongoarchive import _framing
@@ -49,6 +48,7 @@ from mongoarchive.checker import check_archive
 from mongoarchive.cli import main as cli_main
 from mongoarchive.salvage import salvage
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "vectors" / "mongo-tools"
 LOG_LINE = b"2024-05-01T10:00:00.123+0000 I NETWORK [listener] connection accepted from 10.0.0.7:51234\n"
 #: A fixed place for the CLI's files: reports name their paths.
@@ -235,7 +235,9 @@ def _diff(a: Any, b: Any, path: str = "") -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=("record", "compare"))
     parser.add_argument("file")
     args = parser.parse_args(argv)
