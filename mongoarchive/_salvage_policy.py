@@ -1,8 +1,11 @@
-"""The scanning half of ``salvage``: one pass over a damaged archive into a spool and a log.
+"""Salvage as a policy of the one walk: one pass over a damaged archive into a spool and a log.
 
 The input is read once, front to back, with the reader's ``Framer`` (pipes
 and gzip work, memory stays bounded, spec/archive.md §8); the prelude by
-``_salvage_prelude``, the body here.  Every usable byte
+``_salvage_prelude``, the body by ``_walk.Walk`` under ``SalvagePolicy``: the
+walk frames the documents (``held_run`` holds back the last one of each run
+until what follows it is framed, §2), the policy applies salvage's rules and,
+after damage, resynchronises (``_skip_damage.Resync``).  Every usable byte
 goes to a spool file in stream order: block headers as they were, then the
 documents of the block; the log (``_Log``, another temporary file) says what
 each stretch of the spool is.  Nothing is kept in memory per block, only per
@@ -20,58 +23,74 @@ namespace a candidate belongs to is decided later by the stored CRCs (§4,
 Where the framing breaks, the scan resumes at the next recognisable item
 (``resync``): a namespace header (its first fields the strings ``db`` and
 ``collection``, §3.3), a collection entry while in the prelude (§3.2), or a
-document that decodes and is followed by another item.  A document whose
-successor is not framed is suspected of a grown length (it swallowed what
-follows): unless it decodes, the scan resumes right after its first byte,
-not after its claimed end (§2).  More than ``max_damage`` consecutive bytes
-without a recognisable item end the scan: the rest is not archive data.
+document that decodes and is followed by another item (then the walk goes on
+with documents, ``Resume.DOCUMENTS``).  A document whose successor is not
+framed is suspected of a grown length (it swallowed what follows): unless it
+decodes, the scan resumes right after its first byte, not after its claimed
+end (§2).  More than ``max_damage`` consecutive bytes without a recognisable
+item end the scan: the rest is not archive data.
 """
 
 from __future__ import annotations
 
 import bisect
-import struct
 from typing import IO
 
 from ._crc import crc64
 from ._framing import Framer
-from ._hotpath import scan_last as _scan
+from ._io import _GzipCorrupt, _GzipTrailing, _GzipTruncated
 from ._rules import decode_namespace_header, timeseries_data_namespace
 from ._salvage_model import CANDIDATE, DEFINITE, EOF_BLOCK, SEGMENT, Candidate, Damage, NsState, _Log
-from ._salvage_prelude import entries_loop, read_prelude
+from ._salvage_prelude import entries_loop, item, read_prelude
 from ._skip_damage import (
     _MAX_NS_HEADER_SIZE,
     CUT_HINT,
     Resync,
     _hint,
     bytes_hint,
-    decodes,
     own_hint,
 )
 from ._text import plural
-from .errors import ArchiveError, MongoArchiveError
-from .model import MAX_BSON_SIZE, ArchiveHeader, CollectionEntry, Namespace
+from ._walk import AFTER_EOF, AT_HEADER, ReadPolicy, Resume, SuspectLength, Walk
+from .errors import ArchiveError, FramingError, MongoArchiveError, TruncatedError
+from .model import ArchiveHeader, CollectionEntry, Namespace, NamespaceSummary
 from .writer import uses_buckets
 
-__all__ = ["DEFAULT_MAX_DAMAGE", "Scanner", "candidates_before", "decodes"]
+__all__ = ["DEFAULT_MAX_DAMAGE", "SalvagePolicy", "candidates_before"]
 
-_unpack_int32 = struct.Struct("<i").unpack_from
 #: The default of ``max_damage``: four times the largest document (16 MiB, §2).  No lost
 #: document or header explains a longer stretch without one recognisable item.
 DEFAULT_MAX_DAMAGE = 64 << 20
+#: What ``begin`` gives the walk for a block it reads: ``take`` keeps the documents, so the
+#: walk's own summary is never filled in.
+_TAKEN = NamespaceSummary(Namespace("", ""))
 
 
-class Scanner(Resync):
-    """The scanning state machine; see the module docstring."""
+class _Unreadable(ArchiveError):
+    """A namespace header that frames but does not decode (its decoder's message and code)."""
+
+
+def _stream_damaged(exc: MongoArchiveError) -> bool:
+    """True if ``exc`` comes from the compressed stream (nothing after it can be read), not the framing."""
+    return isinstance(exc.__cause__, (_GzipCorrupt, _GzipTrailing, _GzipTruncated))
+
+
+class SalvagePolicy(Resync, ReadPolicy):
+    """Salvage's rules for the walk; see the module docstring."""
+
+    recoverable = (MongoArchiveError,)
+    takes_runs = True
+    hold_last = True
 
     def __init__(
         self, framer: Framer, spool: IO[bytes], log: _Log, max_damage: int, damage: list[Damage]
     ) -> None:
         super().__init__(framer, max_damage)
+        framer.hints = False  # skipped bytes are described by ``skip``, from a sample taken there
         self.spool = spool
         self.log = log
         self.damaged = damage
-        self.header: ArchiveHeader | None = None
+        self.archive_header: ArchiveHeader | None = None
         self.header_ok = True
         self.prelude_ok = True
         self.header_raw: bytes | None = None  # the archive header as read
@@ -85,39 +104,15 @@ class Scanner(Resync):
         self.notes: list[str] = []
         self.stopped = False  # max_damage was reached
         self._spooled = 0  # bytes written to the spool
-
-    # -- low-level items ------------------------------------------------------
-    def item(self) -> tuple[str, int]:
-        """Classify the item at the cursor: end, cut, term, doc, bad-length, missing-nul, past-end."""
-        fr = self.fr
-        if not fr.fill(1):
-            return "end", 0
-        if not fr.fill(4):
-            return "cut", 0
-        size = _unpack_int32(fr.buf, fr.pos)[0]
-        if size == -1:
-            return "term", 4
-        if size < 5 or size > MAX_BSON_SIZE:
-            return "bad-length", size
-        if not fr.fill(size):
-            # A length past the end of the stream is as likely damaged as cut short (§2):
-            # the scan resumes after its first byte, and only nothing found there is truncation.
-            return "past-end", size
-        if fr.buf[fr.pos + size - 1]:
-            return "missing-nul", size
-        return "doc", size
-
-    def _next_is_framed(self, size: int) -> bool:
-        """Whether the item after the ``size``-byte document at the cursor is framed (or the end)."""
-        fr = self.fr
-        if not fr.fill(size + 4):
-            return fr.filled - fr.pos == size  # the stream ends right after it
-        after = _unpack_int32(fr.buf, fr.pos + size)[0]
-        if after == -1:
-            return True
-        if after < 5 or after > MAX_BSON_SIZE or not fr.fill(size + after):
-            return False
-        return not fr.buf[fr.pos + size + after - 1]
+        self.last_header = b""  # the namespace header being read, as read
+        self._stored = 0  # ... and its stored CRC
+        #: The namespace whose block the cursor is in: documents found again after damage
+        #: are labelled with it.  None between blocks and after an EOF header.
+        self.current: NsState | None = None
+        self._eof_of: NsState | None = None  # the namespace of the EOF header just read
+        #: The open segment: namespace, candidate (None: definite), its header in the spool
+        #: (offset, length), and the namespace's definite documents when it opened.
+        self._segment: tuple[NsState | None, Candidate | None, int, int, int] | None = None
 
     def damage(
         self,
@@ -155,7 +150,7 @@ class Scanner(Resync):
             # Data under system.buckets.X before 8.3, under X since (§5.4): both are X's.
             buckets = timeseries_data_namespace(entry)
             self.aliases[buckets] = entry.namespace
-            if uses_buckets(self.header.server_version if self.header else ""):
+            if uses_buckets(self.archive_header.server_version if self.archive_header else ""):
                 data_ns = buckets
         self.states[entry.namespace] = NsState(entry.namespace, len(self.states), True, data_ns)
         self.open_declared += 1
@@ -259,75 +254,145 @@ class Scanner(Resync):
         )
 
     # -- the archive ----------------------------------------------------------
-    def run(self) -> None:
+    def scan(self) -> None:
+        """Read the whole input: the prelude, then the body under the walk."""
         fr = self.fr
         try:
-            state = read_prelude(self)
-            self.body(state)
+            # The prelude's resynchronisation looks for headers and entries, never documents.
+            if self._resume(read_prelude(self)) is Resume.HEADER:
+                for _ in Walk(fr, self).body(False):
+                    pass
         except MongoArchiveError as exc:  # a damaged gzip stream: nothing after it can be read
             start = exc.offset if exc.offset is not None else fr.offset
-            self.damaged.append(Damage(start, start, str(exc.message), exc.code, exc.namespace, 0, exc.hint))
+            # No namespace: the compressed stream broke, whatever block the walk was in.
+            self.damaged.append(Damage(start, start, str(exc.message), exc.code, None, 0, exc.hint))
             if exc.code != "trailing-data":  # bytes after the last gzip member damage nothing before them
                 self.notes.append("the compressed stream is damaged: nothing after it could be read")
 
-    def body(self, state: str) -> None:
+    def _resume(self, where: str) -> Resume:
+        """Where the walk goes on after a resynchronisation that ended at ``where`` (``resync``)."""
+        while where == "entry":  # collection entries found again after prelude damage
+            where = entries_loop(self)
+        if where in ("end", "limit"):
+            return Resume.STOP
+        if where == "doc":
+            self._open(self.current, self.new_candidate(self.current))
+            return Resume.DOCUMENTS
+        return Resume.HEADER
+
+    # -- the walk's hooks (_walk.ReadPolicy) -------------------------------------------
+    def stream_end(self, offset: int) -> None:
+        self.check_ended(offset)
+
+    def past_end(self, fr: Framer) -> bool:
+        if not (self.entries and self.open_declared == 0 and self.prelude_ok):
+            return False
+        kind, size = item(fr)
+        return not self._known_header(kind, size)
+
+    def trailing(self, fr: Framer, start: int) -> None:
+        """Every declared namespace has ended (§6): the rest is not part of this archive."""
+        offset = start
+        hint = bytes_hint(fr.peek(64))
+        while not fr.eof and fr.offset - offset <= self.max_damage:
+            fr.pos = fr.filled
+            fr.fill(fr.chunk)
+        fr.pos = fr.filled
+        end = min(fr.offset, offset + self.max_damage + 1)
+        self.damage(offset, end, "bytes follow the end of the archive", "trailing-data", hint=hint)
+        if not fr.eof:
+            self.stop(end)
+
+    def terminators(self, fr: Framer, start: int) -> Resume:
+        self.current = None
+        return self._resume(self.skip(start, "two terminators in a row", "consecutive-terminators", None))
+
+    def header(self, raw: bytes, start: int) -> tuple[Namespace, bool, int] | None:
+        try:
+            ns, eof, stored, _ = decode_namespace_header(raw, start)
+        except ArchiveError as exc:
+            raise _Unreadable(exc.message, offset=start, code=exc.code) from exc
+        self.last_header = raw
+        self._stored = stored
+        return ns, eof, stored
+
+    def begin(self, ns: Namespace, eof: bool, start: int) -> NamespaceSummary | None:
+        raw = self.last_header
+        st = self.state_for(ns)
+        if eof:
+            self.current = None
+            self.eof_block(st, self._stored, raw, start)
+            return None
+        self.current = st
+        if st.ended or (not st.declared and self.prelude_ok):
+            # After its EOF block, or a name the intact prelude does not declare
+            # (damage may have changed it): the stored CRCs decide (§6).
+            why = "after its EOF block" if st.ended else "without a prelude entry"
+            if why not in " ".join(st.notes):
+                st.notes.append(f"data {why} at byte {start}: kept only if a stored CRC covers it")
+            self._open(st, self.new_candidate(st))
+        else:
+            self._open(st, None, self._to_spool(raw), len(raw))
+        return _TAKEN
+
+    def data_after_eof(self, at: int, ns: Namespace) -> Resume:
+        # Documents right after an EOF header: a data header whose EOF flag was hit, or
+        # a lost terminator; the stored CRCs decide (§4).
+        st = self._eof_of
+        self.damage(at, at, "the EOF header is not followed by a terminator", "data-after-eof", st)
+        self._open(st, self.new_candidate(st))
+        return Resume.DOCUMENTS
+
+    def take(self, begin: int, end: int, count: int) -> None:
+        assert self._segment is not None
+        st, cand, _, _, _ = self._segment
+        self.commit(st, cand, begin, end, count)
+
+    def block_end(self) -> None:
+        self._close()
+
+    def recover(self, exc: MongoArchiveError, start: int, phase: int) -> Resume:
         fr = self.fr
-        current: NsState | None = None  # the namespace whose block the cursor is in
-        while True:
-            if state in ("end", "limit"):
-                return
-            if state == "entry":  # resync found collection entries after prelude damage
-                state = entries_loop(self)
-                continue
-            if state == "doc":
-                state = self.documents(current, self.new_candidate(current))
-                continue
-            # state == "block" or "header": a namespace header is expected at the cursor
-            current = None
-            offset = fr.offset
-            kind, size = self.item()
-            if kind == "end":
-                self.check_ended(offset)
-                return
-            if (
-                self.entries
-                and self.open_declared == 0
-                and self.prelude_ok
-                and not self._known_header(kind, size)
-            ):
-                self.trailing(offset)
-                return
+        st = self._segment[0] if self._segment is not None else None
+        self._close()
+        if _stream_damaged(exc) or not isinstance(exc, (FramingError, TruncatedError, _Unreadable)):
+            raise exc
+        at = fr.offset
+        if isinstance(exc, _Unreadable):
+            self.current = None
+            reason = f"a namespace header is unreadable: {exc.message}"
+            return self._resume(self.skip(start, reason, exc.code, None))
+        if isinstance(exc, SuspectLength):
+            kind = "bad-document"
+        elif isinstance(exc, TruncatedError):
+            # Under 4 bytes left: cut inside a length; else a length past the end of the
+            # stream, as likely damaged as cut short (§2): ``skip`` decides.
+            kind = "cut" if fr.filled - fr.pos < 4 else "past-end"
+        else:
+            kind = exc.code  # bad-length, missing-nul
+        if phase == AT_HEADER:
+            self.current = None
             if kind == "cut":
                 self.cut(None)
-                return
-            if kind == "term":
-                state = self.skip(offset, "two terminators in a row", "consecutive-terminators", None)
-                continue
-            if kind != "doc":
-                state = self.skip(offset, "a namespace header is damaged", kind, None)
-                continue
-            raw = bytes(fr.buf[fr.pos : fr.pos + size])
-            try:
-                ns, eof, stored, _ = decode_namespace_header(raw, offset)
-            except ArchiveError as exc:
-                state = self.skip(offset, f"a namespace header is unreadable: {exc.message}", exc.code, None)
-                continue
-            fr.pos += size
-            st = self.state_for(ns)
-            if eof:
-                state = self.eof_block(st, stored, raw, offset)
-                continue
-            current = st
-            if st.ended or (not st.declared and self.prelude_ok):
-                # After its EOF block, or a name the intact prelude does not declare
-                # (damage may have changed it): the stored CRCs decide (§6).
-                why = "after its EOF block" if st.ended else "without a prelude entry"
-                if why not in " ".join(st.notes):
-                    st.notes.append(f"data {why} at byte {offset}: kept only if a stored CRC covers it")
-                state = self.documents(st, self.new_candidate(st))
-                continue
-            header_at = self._to_spool(raw)
-            state = self.documents(st, None, header_at, len(raw))
+                return Resume.STOP
+            return self._resume(self.skip(at, "a namespace header is damaged", kind, None))
+        if phase == AFTER_EOF:
+            eof_st = self._eof_of
+            if kind == "cut":
+                self.cut(eof_st)
+                return Resume.STOP
+            reason = "the EOF header is not followed by a terminator"
+            return self._resume(self.skip(at, reason, "data-after-eof", eof_st))
+        if kind == "cut":
+            self.cut(st)
+            return Resume.STOP
+        if kind == "bad-document":
+            reason = "a document's length is damaged (it does not decode)"
+        else:
+            # Documents found again open a candidate labelled with this namespace
+            # (``_resume``): the damage may also have hidden a block boundary.
+            reason = "a document's framing is damaged"
+        return self._resume(self.skip(at, reason, kind, st))
 
     def _known_header(self, kind: str, size: int) -> bool:
         """The item at the cursor is a header of a declared namespace (not trailing data, §6)."""
@@ -339,19 +404,6 @@ class Scanner(Resync):
         except ArchiveError:
             return False
         return self.aliases.get(ns, ns) in self.states
-
-    def trailing(self, offset: int) -> None:
-        """Every declared namespace has ended (§6): the rest is not part of this archive."""
-        fr = self.fr
-        hint = bytes_hint(fr.peek(64))
-        while not fr.eof and fr.offset - offset <= self.max_damage:
-            fr.pos = fr.filled
-            fr.fill(fr.chunk)
-        fr.pos = fr.filled
-        end = min(fr.offset, offset + self.max_damage + 1)
-        self.damage(offset, end, "bytes follow the end of the archive", "trailing-data", hint=hint)
-        if not fr.eof:
-            self.stop(end)
 
     def check_ended(self, offset: int) -> None:
         """The stream ended cleanly at a block boundary: report namespaces left open (§6)."""
@@ -366,8 +418,8 @@ class Scanner(Resync):
                 hint="the archive was cut short at a block boundary",
             )
 
-    def eof_block(self, st: NsState, stored: int, raw: bytes, offset: int) -> str:
-        fr = self.fr
+    def eof_block(self, st: NsState, stored: int, raw: bytes, offset: int) -> None:
+        """The EOF header of ``st`` at ``offset`` was read; the walk looks at what follows it."""
         # Damage can turn a data header into an EOF header: every EOF block is a
         # candidate; attribution keeps the first whose CRC matches (§4, §6).
         eof = (stored, self.epoch, self.log.append(EOF_BLOCK, st.index, 0, 0, 0, 0, 0, 0))
@@ -379,25 +431,20 @@ class Scanner(Resync):
             st.use_eof(0)
             if st.declared:
                 self.open_declared -= 1
-        at = fr.offset
-        kind, _ = self.item()
-        if kind == "term":
-            fr.pos += 4
-            return "block"
-        if kind in ("end", "cut"):
-            self.cut(st)
-            return "end"
-        if kind == "doc":
-            # Documents right after an EOF header: a data header whose EOF flag was hit, or
-            # a lost terminator; the stored CRCs decide (§4).
-            self.damage(at, at, "the EOF header is not followed by a terminator", "data-after-eof", st)
-            return self.documents(st, self.new_candidate(st))
-        return self.skip(at, "the EOF header is not followed by a terminator", "data-after-eof", st)
+        self._eof_of = st
 
-    def _close(
-        self, st: NsState | None, cand: Candidate | None, header_at: int, header_len: int, count: int
+    def _open(
+        self, st: NsState | None, cand: Candidate | None, header_at: int = 0, header_len: int = 0
     ) -> None:
-        """Log the segment that ends at the spool's end (``count`` definite documents)."""
+        """Documents at the cursor form a segment of ``st`` (``cand``: a candidate one)."""
+        self._segment = (st, cand, header_at, header_len, st.docs_def if st is not None else 0)
+
+    def _close(self) -> None:
+        """Log the open segment, which ends at the spool's end."""
+        if self._segment is None:
+            return
+        st, cand, header_at, header_len, opened = self._segment
+        self._segment = None
         if cand is not None:
             if cand.documents:
                 start = self._spooled - cand.length
@@ -407,50 +454,11 @@ class Scanner(Resync):
         elif st is not None:
             body = header_at + header_len
             st.last_definite = self.log.append(
-                SEGMENT, st.index, DEFINITE, body, self._spooled, header_at, header_len, count
+                SEGMENT, st.index, DEFINITE, body, self._spooled, header_at, header_len, st.docs_def - opened
             )
 
-    def documents(
-        self, st: NsState | None, cand: Candidate | None, header_at: int = 0, header_len: int = 0
-    ) -> str:
-        """Documents of a segment up to its block's terminator; returns the next state."""
-        fr = self.fr
-        opened = st.docs_def if st is not None else 0
-        try:
-            while True:
-                end, count, last = _scan(fr.buf, fr.pos, fr.filled)
-                if count:
-                    if count > 1:
-                        self.commit(st, cand, fr.pos, last, count - 1)
-                        fr.pos = last
-                    # The last document is held until what follows it is framed: a grown
-                    # length that swallowed its successors breaks the framing there (§2).
-                    size = end - last
-                    if self._next_is_framed(size) or decodes(memoryview(fr.buf)[fr.pos : fr.pos + size]):
-                        self.commit(st, cand, fr.pos, fr.pos + size, 1)
-                        fr.pos += size
-                        continue
-                    return self.skip(
-                        fr.offset, "a document's length is damaged (it does not decode)", "bad-document", st
-                    )
-                at = fr.offset
-                kind, size = self.item()
-                if kind == "term":
-                    fr.pos += 4
-                    return "block"
-                if kind == "doc":
-                    continue
-                if kind in ("end", "cut"):
-                    self.cut(st)
-                    return "end"
-                # Documents found again ("doc") open a candidate labelled with this
-                # namespace in body(): the damage may also have hidden a block boundary.
-                return self.skip(at, "a document's framing is damaged", kind, st)
-        finally:
-            self._close(st, cand, header_at, header_len, (st.docs_def if st else 0) - opened)
 
-
-def candidates_before(scan: Scanner, epoch: int, limit: int) -> list[Candidate]:
+def candidates_before(scan: SalvagePolicy, epoch: int, limit: int) -> list[Candidate]:
     """Up to ``limit`` candidates created at or before ``epoch``, the latest ones."""
     upto = bisect.bisect_right(scan.candidates, epoch, key=lambda c: c.epoch)
     return scan.candidates[max(0, upto - limit) : upto]
