@@ -3,7 +3,7 @@
 The input is read once, front to back, with the reader's ``Framer`` (pipes
 and gzip work, memory stays bounded, spec/archive.md §8); the prelude by
 ``_salvage_prelude``, the body by ``_walk.Walk`` under ``SalvagePolicy``: the
-walk frames the documents (``held_run`` holds back the last one of each run
+walk frames the documents (``HeldRuns`` holds back the last one of each run
 until what follows it is framed, §2), the policy applies salvage's rules and,
 after damage, resynchronises (``_skip_damage.Resync``).  Every usable byte
 goes to a spool file in stream order: block headers as they were, then the
@@ -110,9 +110,12 @@ class SalvagePolicy(Resync, ReadPolicy):
         #: are labelled with it.  None between blocks and after an EOF header.
         self.current: NsState | None = None
         self._eof_of: NsState | None = None  # the namespace of the EOF header just read
-        #: The open segment: namespace, candidate (None: definite), its header in the spool
-        #: (offset, length), and the namespace's definite documents when it opened.
-        self._segment: tuple[NsState | None, Candidate | None, int, int, int] | None = None
+        #: The open segment (``_open``): its namespace, candidate (None: definite), header in
+        #: the spool (offset, length), and the namespace's definite documents when it opened.
+        self._segment = False
+        self._st: NsState | None = None
+        self._cand: Candidate | None = None
+        self._header_at = self._header_len = self._opened = 0
 
     def damage(
         self,
@@ -169,30 +172,6 @@ class SalvagePolicy(Resync, ReadPolicy):
         self.spool.write(data)
         self._spooled += len(data)
         return at
-
-    def commit(self, st: NsState | None, cand: Candidate | None, start: int, end: int, count: int) -> None:
-        """Copy buf[start:end] (``count`` framed documents) to the spool for a segment."""
-        view = memoryview(self.fr.buf)[start:end]
-        try:
-            self._to_spool(view)
-            if cand is not None:
-                cand.crc = crc64(view, cand.crc)
-                cand.length += end - start
-                cand.documents += count
-                cand.end = self.fr.base + end
-            if st is not None:
-                if cand is None:
-                    if st.piece_epoch != self.epoch:
-                        st.close_piece()
-                        st.piece_epoch = self.epoch
-                    st.piece_crc = crc64(view, st.piece_crc)
-                    st.piece_len += end - start
-                    st.crc_def = crc64(view, st.crc_def)
-                    st.docs_def += count
-                st.crc_all = crc64(view, st.crc_all)
-                st.bytes_all += end - start
-        finally:
-            view.release()
 
     def skip(
         self,
@@ -344,16 +323,37 @@ class SalvagePolicy(Resync, ReadPolicy):
         return Resume.DOCUMENTS
 
     def take(self, begin: int, end: int, count: int) -> None:
-        assert self._segment is not None
-        st, cand, _, _, _ = self._segment
-        self.commit(st, cand, begin, end, count)
+        """Copy buf[begin:end] (``count`` framed documents) to the spool, for the open segment."""
+        st, cand = self._st, self._cand
+        view = memoryview(self.fr.buf)[begin:end]
+        try:
+            self.spool.write(view)
+            self._spooled += end - begin
+            if cand is not None:
+                cand.crc = crc64(view, cand.crc)
+                cand.length += end - begin
+                cand.documents += count
+                cand.end = self.fr.base + end
+            if st is not None:
+                if cand is None:
+                    if st.piece_epoch != self.epoch:
+                        st.close_piece()
+                        st.piece_epoch = self.epoch
+                    st.piece_crc = crc64(view, st.piece_crc)
+                    st.piece_len += end - begin
+                    st.crc_def = crc64(view, st.crc_def)
+                    st.docs_def += count
+                st.crc_all = crc64(view, st.crc_all)
+                st.bytes_all += end - begin
+        finally:
+            view.release()
 
     def block_end(self) -> None:
         self._close()
 
     def recover(self, exc: MongoArchiveError, start: int, phase: int) -> Resume:
         fr = self.fr
-        st = self._segment[0] if self._segment is not None else None
+        st = self._st if self._segment else None
         self._close()
         if _stream_damaged(exc) or not isinstance(exc, (FramingError, TruncatedError, _Unreadable)):
             raise exc
@@ -437,14 +437,17 @@ class SalvagePolicy(Resync, ReadPolicy):
         self, st: NsState | None, cand: Candidate | None, header_at: int = 0, header_len: int = 0
     ) -> None:
         """Documents at the cursor form a segment of ``st`` (``cand``: a candidate one)."""
-        self._segment = (st, cand, header_at, header_len, st.docs_def if st is not None else 0)
+        self._segment = True
+        self._st, self._cand = st, cand
+        self._header_at, self._header_len = header_at, header_len
+        self._opened = st.docs_def if st is not None else 0
 
     def _close(self) -> None:
         """Log the open segment, which ends at the spool's end."""
-        if self._segment is None:
+        if not self._segment:
             return
-        st, cand, header_at, header_len, opened = self._segment
-        self._segment = None
+        self._segment = False
+        st, cand = self._st, self._cand
         if cand is not None:
             if cand.documents:
                 start = self._spooled - cand.length
@@ -452,9 +455,16 @@ class SalvagePolicy(Resync, ReadPolicy):
                     SEGMENT, cand.index, CANDIDATE, start, self._spooled, 0, 0, cand.documents
                 )
         elif st is not None:
-            body = header_at + header_len
+            header_at, header_len = self._header_at, self._header_len
             st.last_definite = self.log.append(
-                SEGMENT, st.index, DEFINITE, body, self._spooled, header_at, header_len, st.docs_def - opened
+                SEGMENT,
+                st.index,
+                DEFINITE,
+                header_at + header_len,
+                self._spooled,
+                header_at,
+                header_len,
+                st.docs_def - self._opened,
             )
 
 

@@ -27,7 +27,16 @@ from ._rules import Demux, decode_namespace_header
 from .errors import FramingError, MongoArchiveError, NamespaceError, UsageError
 from .model import MAX_BSON_SIZE, ArchiveWarning, Document, Namespace, NamespaceEnd, NamespaceSummary, Segment
 
-__all__ = ["AFTER_EOF", "AT_HEADER", "IN_DOCUMENTS", "ReadPolicy", "Resume", "SuspectLength", "Walk"]
+__all__ = [
+    "AFTER_EOF",
+    "AT_HEADER",
+    "IN_DOCUMENTS",
+    "HeldRuns",
+    "ReadPolicy",
+    "Resume",
+    "SuspectLength",
+    "Walk",
+]
 
 
 class Resume(enum.Enum):
@@ -53,37 +62,53 @@ class SuspectLength(FramingError):
     """
 
 
-def held_run(fr: Framer) -> tuple[int, int, int] | None:
-    """As ``Framer.next_run``, but the last document of a run is taken on its own, and only
-    once what follows it is framed or it decodes (salvage, §2).
+class HeldRuns:
+    """The runs of a block as ``Framer.next_run`` frames them, except that the last document
+    of a run is taken on its own, and only once what follows it is framed or it decodes
+    (salvage, §2).
 
     A grown length swallows its successors: the framing breaks only after the
     document that lies, so that document must not be trusted for its length alone.
     Raises ``SuspectLength`` (the cursor at the document) for one that fails both.
     """
-    end, count, last = scan_last(fr.buf, fr.pos, fr.filled)
-    if count == 0:
-        size = fr.check_next("a document")
-        if size < 0:
-            fr.pos += 4
-            return None
-        end, count, last = scan_last(fr.buf, fr.pos, fr.filled)
-    start = fr.pos
-    if count > 1:
-        fr.pos = last
-        return start, last, count - 1
-    size = end - start
-    if not _successor_framed(fr, size):
-        with memoryview(fr.buf) as view, view[fr.pos : fr.pos + size] as doc:
-            if not decodes(doc):
-                raise SuspectLength(
-                    "a document's length is damaged (it does not decode)",
-                    offset=fr.offset,
-                    namespace=fr.namespace,
-                )
-    start = fr.pos  # filling may have moved the window
-    fr.pos = start + size
-    return start, start + size, 1
+
+    def __init__(self, fr: Framer) -> None:
+        self.fr = fr
+        self._held = -1  # the offset of the last document of the run just returned ...
+        self._held_size = 0  # ... and its size: framed already, not scanned again
+
+    def __call__(self) -> tuple[int, int, int] | None:
+        """The next run (start, end, count) in ``fr.buf``, or None after the block's terminator."""
+        fr = self.fr
+        if fr.base + fr.pos == self._held:
+            size = self._held_size
+        else:
+            end, count, last = scan_last(fr.buf, fr.pos, fr.filled)
+            if count == 0:
+                size = fr.check_next("a document")
+                if size < 0:
+                    fr.pos += 4
+                    return None
+                end, count, last = scan_last(fr.buf, fr.pos, fr.filled)
+            if count > 1:
+                start = fr.pos
+                fr.pos = last
+                self._held = fr.base + last
+                self._held_size = end - last
+                return start, last, count - 1
+            size = end - fr.pos
+        self._held = -1
+        if not _successor_framed(fr, size):
+            with memoryview(fr.buf) as view, view[fr.pos : fr.pos + size] as doc:
+                if not decodes(doc):
+                    raise SuspectLength(
+                        "a document's length is damaged (it does not decode)",
+                        offset=fr.offset,
+                        namespace=fr.namespace,
+                    )
+        start = fr.pos  # filling may have moved the window
+        fr.pos = start + size
+        return start, start + size, 1
 
 
 def _successor_framed(fr: Framer, size: int) -> bool:
@@ -107,7 +132,7 @@ class ReadPolicy:
     deep = False
     #: True: ``take`` keeps each run of documents; the walk neither checksums nor yields them.
     takes_runs = False
-    #: True: runs are framed by ``held_run`` (the last document of each held back, §2).
+    #: True: runs are framed by ``HeldRuns`` (the last document of each held back, §2).
     hold_last = False
     #: False once the prelude was cut: every namespace may then be undeclared (check only).
     prelude_complete = True
@@ -209,7 +234,7 @@ class Walk:
         recoverable = policy.recoverable
         take = policy.takes_runs
         next_run: Callable[[], tuple[int, int, int] | None] = (
-            (lambda: held_run(fr)) if policy.hold_last else fr.next_run
+            HeldRuns(fr) if policy.hold_last else fr.next_run
         )
         resume = Resume.HEADER
         while True:

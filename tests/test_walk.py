@@ -101,23 +101,24 @@ def _framer(data: bytes) -> Framer:
     return Framer(open_source(io.BytesIO(data), gzip=False))
 
 
-def test_held_run_takes_a_last_document_whose_successor_is_framed() -> None:
+def test_held_runs_takes_a_last_document_whose_successor_is_framed() -> None:
     docs = [bson.encode({"_id": i}) for i in range(3)]
-    fr = _framer(b"".join(docs) + TERMINATOR)
-    first = _walk.held_run(fr)
+    runs = _walk.HeldRuns(_framer(b"".join(docs) + TERMINATOR))
+    first = runs()
     assert first == (0, len(docs[0]) + len(docs[1]), 2)  # the last one is held back
-    assert _walk.held_run(fr) == (first[1], first[1] + len(docs[2]), 1)
-    assert _walk.held_run(fr) is None  # the terminator
+    assert runs() == (first[1], first[1] + len(docs[2]), 1)
+    assert runs() is None  # the terminator
+    fr = runs.fr
     assert fr.at_end()
 
 
-def test_held_run_refuses_a_grown_length_that_does_not_decode() -> None:
+def test_held_runs_refuses_a_grown_length_that_does_not_decode() -> None:
     """A length grown over its successor frames (its last byte is a NUL) but hides what follows (§2)."""
     a, b = bson.encode({"_id": 1, "s": "x"}), bson.encode({"_id": 2})
     grown = (len(a) + len(b)).to_bytes(4, "little") + a[4:]
     fr = _framer(grown + b + b"\x07garbage")  # after the grown document: not framed
     with pytest.raises(_walk.SuspectLength) as caught:
-        _walk.held_run(fr)
+        _walk.HeldRuns(fr)()
     assert caught.value.offset == 0
     assert fr.offset == 0  # the cursor stays at the document: the policy skips from there
 
