@@ -26,6 +26,7 @@ __all__ = [
     "MAGIC",
     "TERMINATOR",
     "Framer",
+    "decodes",
     "describe_bytes",
     "describe_document",
     "describe_magic",
@@ -61,6 +62,15 @@ HINT_BUDGET = 1 << 20
 
 #: Bytes counted as text (deleted by ``translate`` to count them: no per-byte Python loop).
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r"
+
+
+def decodes(data: bytes | bytearray | memoryview) -> bool:
+    """True if ``data`` is exactly one BSON document that decodes."""
+    try:
+        bson.decode(data)
+    except Exception:  # any undecodable bytes are simply not a document
+        return False
+    return True
 
 
 def _looks_like_text(sample: bytes) -> bool:
@@ -285,6 +295,9 @@ class Framer:
         self.eof = False
         self.namespace: str | None = None  # for error messages
         self._hint_spent = 0  # bytes handed to describe_document (HINT_BUDGET)
+        #: False: framing errors carry no hint (salvage describes skipped bytes itself, and a
+        #: hint would read ahead of the damage).
+        self.hints = True
         #: Bytes that are not gzip data after the last gzip member, once met.
         self.trailing: TrailingDataError | None = None
 
@@ -430,7 +443,7 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="bad-length",
-                hint=describe_bytes(self.peek(64)),
+                hint=describe_bytes(self.peek(64)) if self.hints else None,
             )
         if not self.fill(size):
             raise self._truncated(what)
@@ -440,7 +453,7 @@ class Framer:
                 offset=self.offset,
                 namespace=self.namespace,
                 code="missing-nul",
-                hint=describe_document(self._hint_data(size), self.offset, size),
+                hint=describe_document(self._hint_data(size), self.offset, size) if self.hints else None,
             )
         return size
 

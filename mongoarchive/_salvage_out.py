@@ -2,7 +2,7 @@
 
 A namespace is *verified* when the CRC-64 of documents found for it, in
 stream order, equals the CRC its EOF block stores (§4): its definite
-documents alone, or with candidate segments (``_salvage_scan``) that the
+documents alone, or with candidate segments (``_salvage_policy``) that the
 match attributes to it.  Everything else is *unverified*: documents of a
 namespace whose stored CRC does not match, of a namespace cut short before
 its EOF block (there is no stored CRC at all), and candidates no stored CRC
@@ -23,9 +23,9 @@ from typing import IO
 
 from . import schema
 from ._crc import crc64, crc64_combine, to_int64
-from ._framing import MAGIC, TERMINATOR
+from ._framing import MAGIC, TERMINATOR, decodes
 from ._salvage_model import DEFINITE, EOF_BLOCK, Candidate, NsState
-from ._salvage_scan import Scanner, candidates_before, decodes
+from ._salvage_policy import SalvagePolicy, candidates_before
 from ._sink import AtomicSink
 from .model import ArchiveHeader, CollectionEntry, Namespace
 
@@ -59,7 +59,7 @@ def _crc_with(st: NsState, chosen: list[Candidate]) -> int:
     return crc
 
 
-def attribute(scan: Scanner) -> tuple[set[int], dict[int, NsState]]:
+def attribute(scan: SalvagePolicy) -> tuple[set[int], dict[int, NsState]]:
     """Verify namespaces against their stored CRCs: (verified namespace indexes, attributed candidates)."""
     verified: set[int] = set()
     owner: dict[int, NsState] = {}
@@ -82,7 +82,7 @@ def attribute(scan: Scanner) -> tuple[set[int], dict[int, NsState]]:
     return verified, owner
 
 
-def _verify(scan: Scanner, st: NsState, owner: dict[int, NsState]) -> list[Candidate] | None:
+def _verify(scan: SalvagePolicy, st: NsState, owner: dict[int, NsState]) -> list[Candidate] | None:
     """The candidates that make ``st``'s documents match its stored CRC, or None."""
     stored = st.stored_crc
     labelled = [scan.candidates[i] for i in st.labelled if i not in owner]
@@ -207,7 +207,7 @@ class Emitter:
 
     def __init__(
         self,
-        scan: Scanner,
+        scan: SalvagePolicy,
         spool: IO[bytes],
         sink: AtomicSink,
         emit: set[int],

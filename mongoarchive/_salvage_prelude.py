@@ -10,17 +10,21 @@ an entry that does not decode is skipped up to the next recognisable item
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
-from ._framing import MAGIC, not_an_archive
+from ._framing import MAGIC, Framer, not_an_archive
 from ._rules import decode_archive_header, decode_collection_entry
 from ._skip_damage import _MAX_ENTRY_SIZE, _hint, bytes_hint
 from .errors import ArchiveError
+from .model import MAX_BSON_SIZE
 
 if TYPE_CHECKING:
-    from ._salvage_scan import Scanner
+    from ._salvage_policy import SalvagePolicy
 
-__all__ = ["entries_loop", "read_prelude"]
+__all__ = ["entries_loop", "item", "read_prelude"]
+
+_unpack_int32 = struct.Struct("<i").unpack_from
 
 #: The archive header's first field, an int32 named concurrent_collections (§3.1).
 _HEADER_MARK = b"\x10concurrent_collections\x00"
@@ -28,7 +32,30 @@ _HEADER_MARK = b"\x10concurrent_collections\x00"
 _MAGIC_WINDOW = 1 << 20
 
 
-def read_prelude(scan: Scanner) -> str:
+def item(fr: Framer) -> tuple[str, int]:
+    """Classify the item at the cursor: end, cut, term, doc, bad-length, missing-nul, past-end.
+
+    The prelude's items (§3.1, §3.2); the body's are framed by the walk (``_walk``).
+    """
+    if not fr.fill(1):
+        return "end", 0
+    if not fr.fill(4):
+        return "cut", 0
+    size = _unpack_int32(fr.buf, fr.pos)[0]
+    if size == -1:
+        return "term", 4
+    if size < 5 or size > MAX_BSON_SIZE:
+        return "bad-length", size
+    if not fr.fill(size):
+        # A length past the end of the stream is as likely damaged as cut short (§2):
+        # the scan resumes after its first byte, and only nothing found there is truncation.
+        return "past-end", size
+    if fr.buf[fr.pos + size - 1]:
+        return "missing-nul", size
+    return "doc", size
+
+
+def read_prelude(scan: SalvagePolicy) -> str:
     """Read magic, header and entries; return how the body starts ("block" or a resync result)."""
     fr = scan.fr
     head = fr.peek(4)
@@ -75,11 +102,11 @@ def read_prelude(scan: Scanner) -> str:
             fr.pos = idx
     fr.pos += 4
     offset = fr.offset
-    kind, size = scan.item()
+    kind, size = item(scan.fr)
     if kind == "doc":
         raw = bytes(fr.buf[fr.pos : fr.pos + size])
         try:
-            scan.header, _ = decode_archive_header(raw, offset)
+            scan.archive_header, _ = decode_archive_header(raw, offset)
             scan.header_raw = raw
         except ArchiveError as exc:
             # Resume after its first byte: a grown length may cover the entries (§2).
@@ -97,7 +124,7 @@ def read_prelude(scan: Scanner) -> str:
     return entries_loop(scan)
 
 
-def _find_archive_header(scan: Scanner, start: int) -> bool:
+def _find_archive_header(scan: SalvagePolicy, start: int) -> bool:
     """After damage at ``start``, find the archive header near it (§3.1) and read it."""
     fr = scan.fr
     fr.pos = start - fr.base
@@ -113,7 +140,7 @@ def _find_archive_header(scan: Scanner, start: int) -> bool:
             except ArchiveError:
                 header = None
             if header is not None:
-                scan.header = header
+                scan.archive_header = header
                 scan.header_raw = bytes(fr.buf[pos : pos + size])
                 fr.pos = pos
                 scan.damage(
@@ -130,7 +157,7 @@ def _find_archive_header(scan: Scanner, start: int) -> bool:
     return False
 
 
-def _prelude_damage(scan: Scanner, offset: int, kind: str, what: str) -> str:
+def _prelude_damage(scan: SalvagePolicy, offset: int, kind: str, what: str) -> str:
     scan.prelude_ok = False
     if what == "the archive header":
         scan.header_ok = False
@@ -138,12 +165,12 @@ def _prelude_damage(scan: Scanner, offset: int, kind: str, what: str) -> str:
     return scan.skip(offset, reason, kind, None, want_docs=False, in_prelude=True)
 
 
-def entries_loop(scan: Scanner) -> str:
+def entries_loop(scan: SalvagePolicy) -> str:
     """Collection entries up to the prelude's terminator; return how the body starts."""
     fr = scan.fr
     while True:
         offset = fr.offset
-        kind, size = scan.item()
+        kind, size = item(scan.fr)
         if kind == "term":
             fr.pos += 4
             return "block"

@@ -23,9 +23,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import bson
-
-from ._framing import TERMINATOR, Framer, describe_bytes, describe_document
+from ._framing import TERMINATOR, Framer, decodes, describe_bytes, describe_document
 from ._rules import recognise
 from .model import MAX_BSON_SIZE
 
@@ -46,15 +44,6 @@ _HEADER_KEYS = ("db", "collection", "EOF")
 _TERMINATORS = re.compile(rb"(?:\xff\xff\xff\xff)+")
 #: Valid BSON element type bytes (bsonspec.org): 0x01..0x13, 0x7f (max key), 0xff (min key).
 _ELEMENT_TYPES = frozenset(range(0x01, 0x14)) | {0x7F, 0xFF}
-
-
-def decodes(data: bytes | bytearray | memoryview) -> bool:
-    """True if ``data`` is exactly one BSON document that decodes."""
-    try:
-        bson.decode(data)
-    except Exception:  # any undecodable bytes are simply not a document
-        return False
-    return True
 
 
 def scan_for(

@@ -32,7 +32,7 @@ from ._io import open_source
 from ._releases import RELEASES, parse_target, refused_by
 from ._rules import Demux, decode_namespace_header
 from ._skip_damage import next_header, skip_rest, skip_terminator_run
-from ._walk import ReadPolicy, Walk
+from ._walk import ReadPolicy, Resume, Walk
 from .errors import (
     ArchiveError,
     ChecksumError,
@@ -64,7 +64,7 @@ class DamageLimit(Stop):
 class CheckPolicy(ReadPolicy):
     """The check's policy for the walk: record every problem, resynchronise, go on."""
 
-    strict = False
+    recoverable = (FramingError,)
 
     def __init__(
         self, framer: Framer, result: CheckResult, max_problems: int, max_damage: int | None
@@ -186,7 +186,7 @@ class CheckPolicy(ReadPolicy):
         self.error(exc)
         self.skip_to_end(start)
 
-    def terminators(self, fr: Framer, start: int) -> None:
+    def terminators(self, fr: Framer, start: int) -> Resume:
         after = fr.offset
         if not skip_terminator_run(fr, self.damage_room(after)):
             raise self.damage_limit(after, fr.offset)
@@ -205,6 +205,7 @@ class CheckPolicy(ReadPolicy):
         )
         if more:
             self.add_unchecked(after, end)
+        return Resume.HEADER
 
     def header(self, raw: bytes, start: int) -> tuple[Namespace, bool, int] | None:
         try:
@@ -215,7 +216,7 @@ class CheckPolicy(ReadPolicy):
         self.warn(warnings)
         return ns, eof, stored_crc
 
-    def data_after_eof(self, at: int, ns: Namespace) -> None:
+    def data_after_eof(self, at: int, ns: Namespace) -> Resume:
         self.error(
             NamespaceError(
                 "documents follow the namespace's EOF header",
@@ -224,10 +225,13 @@ class CheckPolicy(ReadPolicy):
                 code="data-after-eof",
             )
         )
+        return Resume.HEADER
 
-    def recover(self, exc: FramingError, start: int) -> bool:
+    def recover(self, exc: MongoArchiveError, start: int, phase: int) -> Resume:
         self.error(exc)
-        return exc.code != "bad-gzip" and self.resync(exc.offset if exc.offset is not None else start)
+        if exc.code != "bad-gzip" and self.resync(exc.offset if exc.offset is not None else start):
+            return Resume.HEADER
+        return Resume.STOP
 
     def run(self, begin: int, end: int) -> None:
         """``--deep``: every document of ``buf[begin:end]`` must be valid BSON (§2)."""

@@ -1,10 +1,11 @@
 """Recover everything still intact from a damaged archive into a new, valid archive.
 
-The input is read once, front to back (``_salvage_scan``): usable bytes go to
-a temporary spool in stream order, damaged bytes are skipped up to the next
-recognisable item.  Then the stored CRCs decide what is verified and the new
-archive is written in the input's block order (``_salvage_out``): an intact
-input comes out byte for byte, so salvage never reorders what was sound.
+The input is read once, front to back (``_salvage_policy``: the one walk of
+``_walk`` under salvage's policy): usable bytes go to a temporary spool in
+stream order, damaged bytes are skipped up to the next recognisable item.
+Then the stored CRCs decide what is verified and the new archive is written
+in the input's block order (``_salvage_out``): an intact input comes out byte
+for byte, so salvage never reorders what was sound.
 
 Only documents covered by a matching stored CRC (§4) are *verified*.  The
 others -- of a namespace whose CRC does not match, or that was cut short
@@ -27,7 +28,7 @@ from ._io import open_source
 from ._rules import timeseries_data_namespace
 from ._salvage_model import NsState, _Log
 from ._salvage_out import Emitter, Written, attribute, entry_bytes, header_bytes
-from ._salvage_scan import DEFAULT_MAX_DAMAGE, Scanner
+from ._salvage_policy import DEFAULT_MAX_DAMAGE, SalvagePolicy
 from ._sink import gzip_level as gzip_level_of
 from ._sink import open_sink, validate_target
 from ._text import plural, printable
@@ -264,8 +265,8 @@ def salvage(
             log = _Log(temp_dir)
             stack.callback(log.close)
             framer = Framer(source)
-            scan = Scanner(framer, spool, log, max_damage, [])
-            scan.run()
+            scan = SalvagePolicy(framer, spool, log, max_damage, [])
+            scan.scan()
             report.size = framer.base + framer.filled
             report.gzip_out = source.gzip if gzip is None else gzip
             _write_output(scan, spool, dst, report, keep_missing, keep_unverified, level)
@@ -278,7 +279,7 @@ def salvage(
     return report
 
 
-def _archive_header(scan: Scanner, report: SalvageReport) -> bytes:
+def _archive_header(scan: SalvagePolicy, report: SalvageReport) -> bytes:
     """The new archive's header: as read, or rebuilt when it was lost or no release could read it.
 
     A rebuilt header needs a server_version every mongorestore parses and that
@@ -290,7 +291,7 @@ def _archive_header(scan: Scanner, report: SalvageReport) -> bytes:
     """
     series = [(e, scan.states[e.namespace]) for e in scan.entries if e.type == "timeseries"]
     viewless = any(st.seen and st.data_ns == st.ns for _, st in series)
-    header = scan.header
+    header = scan.archive_header
     raw = scan.header_raw if header is not None else b""
     if header is not None and raw and not _parses(header.server_version) and viewless:
         header = dataclasses.replace(header, server_version="8.3.0")
@@ -368,7 +369,7 @@ def _status(st: NsState, verified: bool) -> NamespaceStatus:
 
 
 def _write_output(
-    scan: Scanner,
+    scan: SalvagePolicy,
     spool: IO[bytes],
     dst: Any,
     report: SalvageReport,
@@ -376,7 +377,7 @@ def _write_output(
     keep: bool,
     level: int,
 ) -> None:
-    report.header = "ok" if scan.header_ok and scan.header is not None else "rebuilt"
+    report.header = "ok" if scan.header_ok and scan.archive_header is not None else "rebuilt"
     report.prelude = "ok" if scan.prelude_ok else "damaged"
     report.notes.extend(scan.notes)
     verified, assigned = attribute(scan)

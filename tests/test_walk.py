@@ -1,4 +1,4 @@
-"""Reading and check share one walk over the body (mongoarchive/_walk.py), under two policies."""
+"""Reading, check and salvage share one walk over the body (mongoarchive/_walk.py), under three policies."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import bson
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 import mongoarchive
 from mongoarchive import _walk
+from mongoarchive._framing import TERMINATOR, Framer
+from mongoarchive._io import open_source
 from mongoarchive.checker import check_archive
 from mongoarchive.errors import MongoArchiveError
+from mongoarchive.salvage import salvage
 from mongoarchive.testing import Damage, archives, damaged_archives
 
 PACKAGE = Path(mongoarchive.__file__).parent
@@ -71,6 +75,52 @@ def test_check_walks_the_body_with_the_readers_walk(monkeypatch: pytest.MonkeyPa
     with mongoarchive.open(data) as archive:
         archive.validate()
     assert calls == ["CheckPolicy", "ReadPolicy"]
+
+
+def test_salvage_walks_the_body_with_the_same_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One walk: salvage's body is ``Walk.body`` too, under its policy, with no loop of its own."""
+    from mongoarchive._salvage_policy import SalvagePolicy
+
+    calls: list[str] = []
+    body = _walk.Walk.body
+
+    def counted(self: _walk.Walk, *args: Any, **kwargs: Any) -> Any:
+        calls.append(type(self.policy).__name__)
+        return body(self, *args, **kwargs)
+
+    monkeypatch.setattr(_walk.Walk, "body", counted)
+    data = (Path(__file__).parent.parent / "spec" / "vectors" / "valid" / "sample.archive").read_bytes()
+    out = io.BytesIO()
+    assert salvage(io.BytesIO(data), out, gzip=False).clean
+    assert out.getvalue() == data
+    assert calls == ["SalvagePolicy"]
+    assert not {"body", "documents", "item"} & set(vars(SalvagePolicy))
+
+
+def _framer(data: bytes) -> Framer:
+    return Framer(open_source(io.BytesIO(data), gzip=False))
+
+
+def test_held_runs_takes_a_last_document_whose_successor_is_framed() -> None:
+    docs = [bson.encode({"_id": i}) for i in range(3)]
+    runs = _walk.HeldRuns(_framer(b"".join(docs) + TERMINATOR))
+    first = runs()
+    assert first == (0, len(docs[0]) + len(docs[1]), 2)  # the last one is held back
+    assert runs() == (first[1], first[1] + len(docs[2]), 1)
+    assert runs() is None  # the terminator
+    fr = runs.fr
+    assert fr.at_end()
+
+
+def test_held_runs_refuses_a_grown_length_that_does_not_decode() -> None:
+    """A length grown over its successor frames (its last byte is a NUL) but hides what follows (§2)."""
+    a, b = bson.encode({"_id": 1, "s": "x"}), bson.encode({"_id": 2})
+    grown = (len(a) + len(b)).to_bytes(4, "little") + a[4:]
+    fr = _framer(grown + b + b"\x07garbage")  # after the grown document: not framed
+    with pytest.raises(_walk.SuspectLength) as caught:
+        _walk.HeldRuns(fr)()
+    assert caught.value.offset == 0
+    assert fr.offset == 0  # the cursor stays at the document: the policy skips from there
 
 
 def test_codes_of_the_walk_and_checks_modules_are_in_the_release_table() -> None:
