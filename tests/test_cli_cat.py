@@ -26,7 +26,7 @@ from bson.regex import Regex
 from bson.timestamp import Timestamp
 from cli_helpers import read, run, walk
 from conftest import spec_vectors
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
 from strategies import bson_documents
@@ -277,10 +277,17 @@ def test_backends_agree_on_random_documents(doc: dict[str, Any], mode: str) -> N
 @needs_bsonjs
 @settings(max_examples=300, deadline=None)
 @given(bson_documents, st.sampled_from(["relaxed", "canonical"]))
+@example(b"\x0b\x00\x00\x00\x06$oid\x00\x00", "relaxed")  # "$oid": undefined reads back as an ObjectId
+@example(b"\r\x00\x00\x00\n\x00\x06$oid\x00\x00", "relaxed")  # json_util refuses its own text
 def test_backends_read_back_alike_on_strategy_documents(raw: bytes, mode: str) -> None:
     """Every generated document (every BSON type, the deprecated ones too): both back ends' text,
     and the whole-run converter cat uses, read back with json_util to the values of json_util's text."""
-    expected = read_back(reference(raw, mode) + "\n")
+    try:
+        expected = read_back(reference(raw, mode) + "\n")
+    except (TypeError, ValueError):
+        # A key such as "$oid" makes json_util read its own text back as a type wrapper, or fail:
+        # Extended JSON cannot carry such a document, whichever back end writes it.
+        assume(False)
     for use in (True, False):
         assert read_back(_extjson.converter(mode, use_bsonjs=use)(raw) + "\n") == expected  # type: ignore[arg-type]
         text, count, error = _extjson.lines(raw * 2, mode, use)
