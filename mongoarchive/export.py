@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -157,6 +158,7 @@ class _ArrowWriter(_Writer):
         columns: Any,
         row_group_bytes: int,
         rows_per_file: int,
+        pool: Any = None,
     ) -> None:
         from ._arrow import Converter
 
@@ -170,6 +172,8 @@ class _ArrowWriter(_Writer):
         self.sink: Any = None
         self.part = 0
         self.rows_in_part = 0
+        self.pool = pool  # _export_pool.ConvertPool, or None to convert here
+        self.key = pool.key() if pool is not None else 0
 
     @property
     def buffered(self) -> int:
@@ -217,8 +221,18 @@ class _ArrowWriter(_Writer):
             return
         buf, spans = bytes(self.buf), self.spans
         self.buf, self.spans = bytearray(), []
-        table = self.converter.convert_buffer(buf, spans)
-        del buf
+        if self.pool is None:
+            before = self.converter.extra_rows
+            table = self.converter.convert_buffer(buf, spans)
+            del buf
+            self.take(table, self.converter.extra_rows - before)
+            return
+        if self.converter.columns is None:  # the columns of every row group, fixed here (docs/export.md)
+            self.converter.infer_from(buf)
+        self.pool.submit(self, buf, spans)
+
+    def take(self, table: Any, extra_rows: int) -> None:
+        """Write one converted row group (in the order of the archive)."""
         if self.rows_per_file:
             while len(table):
                 if self.sink is not None and self.rows_in_part >= self.rows_per_file:
@@ -230,10 +244,16 @@ class _ArrowWriter(_Writer):
                 table = table.slice(room)
         else:
             self._write(table)
-        self.item.extra_rows = self.converter.extra_rows
+        self.item.extra_rows += extra_rows
+
+    def abort(self) -> None:
+        self.buf, self.spans, self.pool = bytearray(), [], None  # nothing more is converted
+        super().abort()
 
     def close(self) -> None:
         self.flush()
+        if self.pool is not None:
+            self.pool.settle(self)
         if self.sink is None:  # no documents: a file with the schema and no rows
             if self.converter.schema is None:
                 self.converter._prepare({})
@@ -280,6 +300,7 @@ def export(
     buffer_bytes: int = BUFFER_BYTES,
     rows_per_file: int = 0,
     force: bool = False,
+    jobs: int | None = None,
 ) -> ExportResult:
     """Export archive ``src`` (path, binary file object or "-") into ``directory``.
 
@@ -289,7 +310,9 @@ def export(
     maps "db.collection" to its columns (docs/export.md); ``fields`` are the
     CSV columns (required for CSV, as mongoexport requires them).  Raises
     MongoArchiveError subclasses only; on a damaged archive the manifest is
-    written first (``complete: false``), then the error is raised.
+    written first (``complete: false``), then the error is raised.  ``jobs``:
+    processes converting Parquet and Arrow row groups (``_export_pool``; None
+    for the default, 1 to convert in this process).
     """
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -299,6 +322,8 @@ def export(
         )
     if rows_per_file < 0 or row_group_bytes <= 0:
         raise UsageError("row group and file sizes must be positive")
+    if jobs is not None and jobs <= 0:
+        raise UsageError(f"--jobs must be positive, not {jobs}")
     columns: dict[str, Any] = {}
     if format in ("parquet", "arrow"):
         from ._arrow import import_arrow, parse_schema
@@ -336,7 +361,15 @@ def export(
             raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
     selected = NamespaceFilter(include, exclude)
     folder = bool(rows_per_file) and format in ("parquet", "arrow")
-    with open_archive(src) as archive:
+    pool: Any = None
+    with open_archive(src) as archive, contextlib.ExitStack() as stack:
+        if format in ("parquet", "arrow"):
+            from ._export_pool import ConvertPool, default_jobs
+
+            jobs = default_jobs() if jobs is None else jobs
+            if jobs > 1:
+                pool = ConvertPool(jobs, in_flight=jobs)
+                stack.callback(pool.close)  # the workers exit before export returns or raises
         items: dict[Namespace, NamespaceExport] = {}
         writers: dict[Namespace, _Writer] = {}
         source = str(getattr(archive, "name", src))
@@ -369,7 +402,9 @@ def export(
                 head = _csv_head(fields or []) if format == "csv" else ""
                 writer = _TextWriter(out, item, line, head)
             else:
-                writer = _ArrowWriter(out, item, format, columns.get(str(ns)), row_group_bytes, rows_per_file)
+                writer = _ArrowWriter(
+                    out, item, format, columns.get(str(ns)), row_group_bytes, rows_per_file, pool
+                )
             writers[ns] = writer
             return writer
 
@@ -419,12 +454,21 @@ def export(
                     if ns_item is not None:
                         ns_item.crc = "ok"  # the reader raised ChecksumError otherwise
                     done = writers.pop(event.ns, None)
-                    if done is not None:
-                        done.close()
-                        done.out.publish(force)
-                    if ns_item is not None:
+                    if done is not None and ns_item is not None:
+                        if pool is not None:  # published once its last row group is written
+                            done.flush()
+                            pool.finish_later(done, functools.partial(_finish, done, ns_item, force))
+                        else:
+                            _finish(done, ns_item, force)
+                    elif ns_item is not None:
                         ns_item.complete = True
+            if pool is not None:
+                pool.settle()
         except BaseException as exc:
+            if pool is not None:
+                # Namespaces verified before the error are still published; Ctrl-C waits for none.
+                for writer in pool.rescue(keep=not isinstance(exc, KeyboardInterrupt)):
+                    writer.abort()
             for writer in writers.values():
                 writer.abort()
             for name, item in items.items():
@@ -446,6 +490,13 @@ def export(
         else:
             _write_manifest(root, result)
         return result
+
+
+def _finish(writer: _Writer, item: NamespaceExport, force: bool) -> None:
+    """Close a verified namespace's output and move it into place (§4)."""
+    writer.close()
+    writer.out.publish(force)
+    item.complete = True
 
 
 def _line_function(fmt: Format, fields: list[str] | None, json_mode: str) -> Callable[[bytes], str] | None:
