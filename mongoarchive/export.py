@@ -493,9 +493,13 @@ def export(
 
 
 def _finish(writer: _Writer, item: NamespaceExport, force: bool) -> None:
-    """Close a verified namespace's output and move it into place (§4)."""
-    writer.close()
-    writer.out.publish(force)
+    """Close a verified namespace's output and move it into place (§4); remove it if that fails."""
+    try:
+        writer.close()  # its last row group may still hold a document that is not valid BSON
+        writer.out.publish(force)
+    except BaseException:
+        writer.abort()  # it has left the writers the error path aborts
+        raise
     item.complete = True
 
 
