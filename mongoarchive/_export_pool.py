@@ -23,19 +23,11 @@ from typing import Any
 
 from .errors import ArchiveIOError, MongoArchiveError
 
-__all__ = ["ConvertPool", "default_jobs"]
+__all__ = ["ConvertPool"]
 
 #: Converters a worker keeps, one per namespace being exported (the oldest is dropped first).
 _KEEP = 32
 _converters: collections.OrderedDict[int, Any] = collections.OrderedDict()
-
-
-def default_jobs() -> int:
-    """Worker processes by default: two where there are two cores or more (docs/export.md), else none."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 2 if cores >= 2 else 1
 
 
 def _start() -> None:

@@ -79,10 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=None,
+        default=1,
         metavar="N",
-        help="processes converting Parquet and Arrow row groups "
-        "(default: 2 with two cores or more, else 1; see docs/export.md)",
+        help="processes converting Parquet and Arrow row groups (default: 1, this process; "
+        "each more is one worker of about 200 MiB, see docs/export.md)",
     )
     parser.add_argument("--force", action="store_true", help=f"replace an export in OUTDIR ({MANIFEST})")
     parser.add_argument("--json", dest="report_json", action="store_true", help="print the manifest as JSON")
@@ -106,7 +106,7 @@ def _load_schema(path: str | None) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> int:
     from ..export import export
 
-    if args.jobs is not None and args.jobs <= 0:
+    if args.jobs <= 0:
         raise UsageError(f"--jobs must be positive, not {args.jobs}")
     if args.row_group_mib <= 0 or args.buffer_mib <= 0 or args.rows_per_file < 0:
         raise UsageError("--row-group-mib and --buffer-mib must be positive, --rows-per-file not negative")
