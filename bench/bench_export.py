@@ -9,7 +9,10 @@ format, and prints BSON MB/s, the ratio to bsondump and the peak RSS of each
 process.  See docs/performance.md.  Usage:
 
     nice python bench/bench_export.py [--size-mib 256] [--dir bench/out] [--repeat 3]
-        [--bsondump ../shared/oracle/100.6.1/bsondump] [--formats parquet,jsonl]
+        [--bsondump ../shared/oracle/100.6.1/bsondump] [--formats parquet,parquet:j2,jsonl]
+
+``parquet:j2`` is Parquet with ``--jobs 2``; "with workers" is the peak of
+the summed RSS of the command and its worker processes (sampled).
 """
 
 from __future__ import annotations
@@ -91,8 +94,31 @@ def rss_of(cmd: list[str]) -> int:
     return int(out.stdout.strip())
 
 
+def tree_rss(cmd: list[str]) -> int:
+    """Peak of the summed RSS (KiB) of ``cmd`` and its descendants (its session), sampled every 20 ms."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+    peak = 0
+    while proc.poll() is None:
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[3]) == proc.pid:  # the session id
+                    total += int(stat[21]) * os.sysconf("SC_PAGE_SIZE") // 1024  # rss, in pages
+            except (OSError, ValueError, IndexError):
+                continue
+        peak = max(peak, total)
+        time.sleep(0.02)
+    return peak
+
+
 def export_cmd(archive: Path, out: Path, fmt: str) -> list[str]:
-    return [sys.executable, "-m", "mongoarchive", "-q", "export", str(archive), str(out), "--format", fmt]
+    """``FORMAT`` or ``FORMAT:jN`` (with ``--jobs N``)."""
+    fmt, _, jobs = fmt.partition(":j")
+    cmd = [sys.executable, "-m", "mongoarchive", "-q", "export", str(archive), str(out), "--format", fmt]
+    return cmd + (["--jobs", jobs] if jobs else [])
 
 
 def main() -> None:
@@ -109,26 +135,31 @@ def main() -> None:
     print(f"input: {size / MIB:.0f} MiB of BSON, {archive.stat().st_size / MIB:.0f} MiB archive")
     runs: dict[str, list[float]] = {}
     rss: dict[str, int] = {}
+    tree: dict[str, int] = {}  # the command and its worker processes together
     with open(os.devnull, "wb") as null:
         for _ in range(args.repeat):
             seconds, _ = timed([args.bsondump, "--quiet", str(plain)], stdout=null.fileno())
             runs.setdefault("bsondump", []).append(seconds)
             for fmt in args.formats.split(","):
-                out = folder / f"export-{fmt}"
+                out = folder / f"export-{fmt.replace(':', '-')}"
                 shutil.rmtree(out, ignore_errors=True)
                 seconds, _ = timed(export_cmd(archive, out, fmt))
                 runs.setdefault(fmt, []).append(seconds)
     for fmt in args.formats.split(","):
-        out = folder / f"export-rss-{fmt}"
+        out = folder / f"export-rss-{fmt.replace(':', '-')}"
         shutil.rmtree(out, ignore_errors=True)
         rss[fmt] = rss_of(export_cmd(archive, out, fmt))
+        shutil.rmtree(out, ignore_errors=True)
+        tree[fmt] = tree_rss(export_cmd(archive, out, fmt))
     rss["bsondump"] = rss_of([args.bsondump, "--quiet", str(plain)])
+    tree["bsondump"] = rss["bsondump"]
     ref = min(runs["bsondump"])
     for name, times in runs.items():
         best = min(times)
         print(
-            f"{name:9s} best {best:6.2f} s  {size / best / 1e6:7.1f} MB/s  "
-            f"x{ref / best:5.2f} of bsondump  peak RSS {rss[name] / 1024:6.0f} MiB  "
+            f"{name:10s} best {best:6.2f} s  {size / best / 1e6:7.1f} MB/s  "
+            f"x{ref / best:5.2f} of bsondump  peak RSS {rss[name] / 1024:4.0f} MiB "
+            f"(with workers {tree[name] / 1024:4.0f})  "
             f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
         )
 

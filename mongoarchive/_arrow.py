@@ -185,6 +185,14 @@ class Converter:
                 pos += len(raw)
         return self.convert_buffer(b"".join(docs), spans)
 
+    def infer_from(self, buf: bytes) -> None:
+        """Fix the columns from the first document of each shape in ``buf`` (docs/export.md)."""
+        try:
+            firsts = _arrow_scan.shapes(buf)
+            self._prepare(infer(buf[o : o + _unpack_int(buf, o)[0]] for o in firsts))
+        except _BROKEN as exc:
+            raise bad_bson(str(exc), namespace=self.namespace) from exc
+
     def convert_buffer(self, buf: bytes, spans: list[tuple[int, int]] | None = None) -> Any:
         """A pyarrow.Table of the BSON documents back to back in ``buf``.
 
@@ -202,11 +210,7 @@ class Converter:
             return spans[i][1] + pos - spans[i][0]
 
         if self.columns is None:
-            try:
-                firsts = _arrow_scan.shapes(buf)
-                self._prepare(infer(buf[o : o + _unpack_int(buf, o)[0]] for o in firsts))
-            except _BROKEN as exc:
-                raise bad_bson(str(exc), namespace=self.namespace) from exc
+            self.infer_from(buf)
         columns = self.columns
         assert columns is not None
         at: list[int]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,8 +25,8 @@ from typing import Any, Literal
 
 from . import __version__, layout
 from . import open as open_archive
-from ._bsonwalk import bad_bson
 from ._export_out import LocalOutput, RemoteOutput, remote_exists, upload_text
+from ._export_writers import SUFFIX, Format, _ArrowWriter, _TextWriter, _Writer
 from ._remote import is_url, join, redact, validate_url
 from ._sink import partial_name
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
@@ -34,9 +35,8 @@ from .nsfilter import NamespaceFilter
 
 __all__ = ["MANIFEST", "ExportResult", "NamespaceExport", "export"]
 
-Format = Literal["parquet", "arrow", "jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "arrow", "jsonl", "csv")
-_SUFFIX = {"parquet": ".parquet", "arrow": ".arrow", "jsonl": ".jsonl", "csv": ".csv"}
+_SUFFIX = SUFFIX
 MANIFEST = "_manifest.json"
 
 #: Default bound of one row group: BSON bytes buffered per namespace before it is written.
@@ -97,151 +97,6 @@ class ExportResult:
         }
 
 
-class _Writer:
-    """Writes one namespace's documents; subclasses per format."""
-
-    def __init__(self, out: Any, item: NamespaceExport) -> None:
-        self.out = out
-        self.item = item
-
-    def add(self, raw: bytes | memoryview, offset: int) -> None:
-        raise NotImplementedError
-
-    @property
-    def buffered(self) -> int:
-        return 0
-
-    def flush(self) -> None:
-        """Write what is buffered."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
-        self.out.discard()
-
-
-class _TextWriter(_Writer):
-    """JSON lines (one Extended JSON document a line) or mongoexport's CSV."""
-
-    def __init__(self, out: Any, item: NamespaceExport, line: Callable[[bytes], str], head: str) -> None:
-        super().__init__(out, item)
-        self._line = line
-        self._file = out.text()
-        if head:
-            self._file.write(head)
-
-    def add(self, raw: bytes | memoryview, offset: int) -> None:
-        try:
-            text = self._line(bytes(raw))
-        except MongoArchiveError as exc:
-            # cat's converter words its hint for cat; the error here is the document's.
-            detail = exc.message.removeprefix("a document is not valid BSON: ")
-            raise bad_bson(detail, offset=offset, namespace=str(self.item.ns)) from exc
-        self._file.write(text)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class _ArrowWriter(_Writer):
-    """Parquet or Arrow IPC: row groups of at most ``row_group_bytes`` of BSON."""
-
-    def __init__(
-        self,
-        out: Any,
-        item: NamespaceExport,
-        fmt: Format,
-        columns: Any,
-        row_group_bytes: int,
-        rows_per_file: int,
-    ) -> None:
-        from ._arrow import Converter
-
-        super().__init__(out, item)
-        self.fmt = fmt
-        self.converter = Converter(str(item.ns), columns)
-        self.limit = row_group_bytes
-        self.rows_per_file = rows_per_file
-        self.buf = bytearray()
-        self.spans: list[tuple[int, int]] = []  # (position in buf, archive offset) of each piece
-        self.sink: Any = None
-        self.part = 0
-        self.rows_in_part = 0
-
-    @property
-    def buffered(self) -> int:
-        return len(self.buf)
-
-    def add(self, raw: bytes | memoryview, offset: int) -> None:
-        """Buffer ``raw``: one document or a run of them, starting at archive ``offset``.
-
-        A row group ends with the document that brings it to ``limit`` bytes,
-        wherever the archive's runs begin and end.
-        """
-        from ._arrow import next_cut
-
-        pos = 0
-        while pos < len(raw):
-            end = next_cut(raw, pos, self.limit - len(self.buf))
-            self.spans.append((len(self.buf), offset + pos))
-            self.buf += raw[pos:end]
-            pos = end
-            if len(self.buf) >= self.limit:
-                self.flush()
-
-    def _open(self, schema: Any) -> None:
-        pa = self.converter.pa
-        where = self.out.binary(f"part-{self.part:05d}{_SUFFIX[self.fmt]}" if self.out.folder else None)
-        if self.fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            self.sink = pq.ParquetWriter(where, schema, compression="zstd")
-        else:
-            self.sink = pa.ipc.new_file(where, schema)
-        self.rows_in_part = 0
-
-    def _write(self, table: Any) -> None:
-        if self.sink is None:
-            self._open(table.schema)
-        if self.fmt == "parquet":
-            self.sink.write_table(table, row_group_size=max(1, len(table)))
-        else:
-            self.sink.write_table(table)
-        self.rows_in_part += len(table)
-
-    def flush(self) -> None:
-        if not self.buf:
-            return
-        buf, spans = bytes(self.buf), self.spans
-        self.buf, self.spans = bytearray(), []
-        table = self.converter.convert_buffer(buf, spans)
-        del buf
-        if self.rows_per_file:
-            while len(table):
-                if self.sink is not None and self.rows_in_part >= self.rows_per_file:
-                    self.sink.close()
-                    self.sink = None
-                    self.part += 1
-                room = self.rows_per_file - (self.rows_in_part if self.sink is not None else 0)
-                self._write(table.slice(0, room))
-                table = table.slice(room)
-        else:
-            self._write(table)
-        self.item.extra_rows = self.converter.extra_rows
-
-    def close(self) -> None:
-        self.flush()
-        if self.sink is None:  # no documents: a file with the schema and no rows
-            if self.converter.schema is None:
-                self.converter._prepare({})
-            self._open(self.converter.schema)
-        self.sink.close()
-        self.sink = None
-
-
 def _relative_path(ns: Namespace, fmt: Format, folder: bool) -> str:
     """Where ``ns`` goes: ``DB/ESCAPED.EXT`` with unpack's escaping (mongoarchive.layout)."""
     suffix = _SUFFIX[fmt]
@@ -280,6 +135,7 @@ def export(
     buffer_bytes: int = BUFFER_BYTES,
     rows_per_file: int = 0,
     force: bool = False,
+    jobs: int = 1,
 ) -> ExportResult:
     """Export archive ``src`` (path, binary file object or "-") into ``directory``.
 
@@ -289,7 +145,9 @@ def export(
     maps "db.collection" to its columns (docs/export.md); ``fields`` are the
     CSV columns (required for CSV, as mongoexport requires them).  Raises
     MongoArchiveError subclasses only; on a damaged archive the manifest is
-    written first (``complete: false``), then the error is raised.
+    written first (``complete: false``), then the error is raised.  ``jobs``:
+    processes converting Parquet and Arrow row groups (``_export_pool``; 1,
+    the default, converts in this process: docs/export.md says why).
     """
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -299,6 +157,8 @@ def export(
         )
     if rows_per_file < 0 or row_group_bytes <= 0:
         raise UsageError("row group and file sizes must be positive")
+    if jobs <= 0:
+        raise UsageError(f"--jobs must be positive, not {jobs}")
     columns: dict[str, Any] = {}
     if format in ("parquet", "arrow"):
         from ._arrow import import_arrow, parse_schema
@@ -336,7 +196,13 @@ def export(
             raise ArchiveIOError(f"cannot create {root}: {exc.strerror or exc}") from exc
     selected = NamespaceFilter(include, exclude)
     folder = bool(rows_per_file) and format in ("parquet", "arrow")
-    with open_archive(src) as archive:
+    pool: Any = None
+    with open_archive(src) as archive, contextlib.ExitStack() as stack:
+        if format in ("parquet", "arrow") and jobs > 1:
+            from ._export_pool import ConvertPool
+
+            pool = ConvertPool(jobs, in_flight=jobs)
+            stack.callback(pool.close)  # the workers exit before export returns or raises
         items: dict[Namespace, NamespaceExport] = {}
         writers: dict[Namespace, _Writer] = {}
         source = str(getattr(archive, "name", src))
@@ -369,7 +235,9 @@ def export(
                 head = _csv_head(fields or []) if format == "csv" else ""
                 writer = _TextWriter(out, item, line, head)
             else:
-                writer = _ArrowWriter(out, item, format, columns.get(str(ns)), row_group_bytes, rows_per_file)
+                writer = _ArrowWriter(
+                    out, item, format, columns.get(str(ns)), row_group_bytes, rows_per_file, pool
+                )
             writers[ns] = writer
             return writer
 
@@ -419,12 +287,21 @@ def export(
                     if ns_item is not None:
                         ns_item.crc = "ok"  # the reader raised ChecksumError otherwise
                     done = writers.pop(event.ns, None)
-                    if done is not None:
-                        done.close()
-                        done.out.publish(force)
-                    if ns_item is not None:
+                    if done is not None and ns_item is not None:
+                        if pool is not None:  # published once its last row group is written
+                            done.flush()
+                            pool.finish_later(done, functools.partial(_finish, done, ns_item, force))
+                        else:
+                            _finish(done, ns_item, force)
+                    elif ns_item is not None:
                         ns_item.complete = True
+            if pool is not None:
+                pool.settle()
         except BaseException as exc:
+            if pool is not None:
+                # Namespaces verified before the error are still published; Ctrl-C waits for none.
+                for writer in pool.rescue(keep=not isinstance(exc, KeyboardInterrupt)):
+                    writer.abort()
             for writer in writers.values():
                 writer.abort()
             for name, item in items.items():
@@ -446,6 +323,17 @@ def export(
         else:
             _write_manifest(root, result)
         return result
+
+
+def _finish(writer: _Writer, item: NamespaceExport, force: bool) -> None:
+    """Close a verified namespace's output and move it into place (§4); remove it if that fails."""
+    try:
+        writer.close()  # its last row group may still hold a document that is not valid BSON
+        writer.out.publish(force)
+    except BaseException:
+        writer.abort()  # it has left the writers the error path aborts
+        raise
+    item.complete = True
 
 
 def _line_function(fmt: Format, fields: list[str] | None, json_mode: str) -> Callable[[bytes], str] | None:

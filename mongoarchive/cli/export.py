@@ -76,6 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="write each namespace as a folder of files of at most N rows (parquet, arrow)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes converting Parquet and Arrow row groups (default: 1, this process; "
+        "each more is one worker of about 200 MiB, see docs/export.md)",
+    )
     parser.add_argument("--force", action="store_true", help=f"replace an export in OUTDIR ({MANIFEST})")
     parser.add_argument("--json", dest="report_json", action="store_true", help="print the manifest as JSON")
 
@@ -98,6 +106,8 @@ def _load_schema(path: str | None) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> int:
     from ..export import export
 
+    if args.jobs <= 0:
+        raise UsageError(f"--jobs must be positive, not {args.jobs}")
     if args.row_group_mib <= 0 or args.buffer_mib <= 0 or args.rows_per_file < 0:
         raise UsageError("--row-group-mib and --buffer-mib must be positive, --rows-per-file not negative")
     query: Any = None
@@ -122,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             buffer_bytes=args.buffer_mib * _MIB,
             rows_per_file=args.rows_per_file,
             force=args.force,
+            jobs=args.jobs,
         )
     if args.report_json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
