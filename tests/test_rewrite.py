@@ -103,12 +103,18 @@ def test_real_mongodump_archive_is_copied_exactly(name: str) -> None:
 def test_official_parallel_writer_is_copied_exactly(tmp_path: Path, docs: int, parallel: int) -> None:
     src = tmp_path / "gen.archive"
     cmd = [str(ARCHREF), "gen", str(src), "--collections", "4", "--docs", str(docs), "--docsize", "300"]
-    subprocess.run([*cmd, "--seed", "1", "--parallel", str(parallel)], check=True, capture_output=True)
-    if docs > 50000:
-        # 18 MB a collection: buffers of 16 MiB from four writers interleave (spec §9).
+    # Only --parallel 1 is deterministic: how four writers' 16 MiB buffers interleave (spec §9) depends
+    # on the scheduler, so the large case writes again (a new seed) until blocks of two namespaces alternate.
+    for seed in range(1, 7):
+        run = [*cmd, "--seed", str(seed), "--parallel", str(parallel)]
+        subprocess.run(run, check=True, capture_output=True)
+        assert copy(src) == src.read_bytes()
+        if docs <= 50000:
+            return
         seen = blocks(src.read_bytes())
-        assert len(seen) > 8 and any(a[0] != b[0] and not a[1] for a, b in itertools.pairwise(seen))
-    assert copy(src) == src.read_bytes()
+        if len(seen) > 8 and any(a[0] != b[0] and not a[1] for a, b in itertools.pairwise(seen)):
+            return
+    pytest.skip("archref gen --parallel 4 interleaved no blocks in 6 runs (its goroutines ran one by one)")
 
 
 @pytest.mark.parametrize("release", RELEASES)
