@@ -7,14 +7,14 @@ and the oplog to a spool; views, users and roles and the oplog come after the
 body.
 
 A namespace's commit (its last batches, the index builds, the rename) runs on
-a commit thread while the reader goes on with the next namespaces: mongodump
-writes one namespace's data in blocks of up to 16 MiB (spec/archive.md §9),
-so a small collection is often one block followed by its EOF, and a reader
-that waited for the rename would leave the server with nothing to insert
-meanwhile.  Every commit has finished before the views, users and roles, and
-the oplog, and before a rollback touches anything.  With ``stop_on_error`` a
-commit runs in the reader's turn, so nothing after the first failure is
-committed.
+the commit thread (one: commits never run side by side) while the reader
+goes on with the next namespaces: mongodump writes one namespace's data in
+blocks of up to 16 MiB (spec/archive.md §9), so a small collection is often
+one block followed by its EOF, and a reader that waited for the rename would
+leave the server with nothing to insert meanwhile.  Every commit has
+finished before the views, users and roles, and the oplog, and before a
+rollback touches anything.  With ``stop_on_error`` a commit runs in the
+reader's turn, so nothing after the first failure is committed.
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ class Run:
         self.rename_keeps_options: bool | None = None
         #: Lanes copying a staging collection into its target (stage.commit).
         self.copies: dict[int, Lane] = {}
-        #: Commits run here, at most ``parallel`` at a time (module docs); their futures.
-        self.committer = ThreadPoolExecutor(max_workers=o.parallel, thread_name_prefix="restore-commit")
+        #: Commits run here, one at a time (module docs); their futures.  One at a time: two
+        #: concurrent renames or drops in one database left a renamed staging collection still
+        #: listed on SecantusDB 0.7.0b3, and the reader thread used to run them one at a time too.
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore-commit")
         self.commits: list[Future[None]] = []
         self.lock = threading.Lock()
 
