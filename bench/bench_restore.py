@@ -1,7 +1,7 @@
 """Restore throughput beside the official mongorestore, same archive, same server (run by hand).
 
     nice python bench/bench_restore.py [--docs 200000] [--collections 4] [--doc-bytes 512]
-                                       [--rounds 2] [--release 100.18.0] [-j 4] [--validator]
+                                       [--rounds 2] [--release 100.18.0] [-j 4] [--validator] [--trace]
 
 Writes a synthetic archive, starts a SecantusDB server in a temporary
 directory, then, alternating for ``--rounds`` rounds so both tools see the
@@ -10,19 +10,28 @@ same machine load, restores it with ``mongorestore --archive --drop`` and with
 ``atomic=False``, and prints documents/s for each and the ratios against
 mongorestore measured in the same run.
 
-Every run starts from the same server state: the target database is dropped
-(untimed) before it, so no tool pays for dropping what the previous one wrote.
+Every run gets a fresh server (started untimed), so no tool pays for what an
+earlier run left (SecantusDB's oplog and tables grow with every restore), and
+each round runs the tools in another order.
 Both tools get the same ``-j``, one insertion worker per collection, batches of
 1000 documents and the server's default write concern.  Besides wall time it
 prints the CPU seconds the server process spent (from /proc): SecantusDB is
 Python and shares the machine's cores with the client, so a client that uses
 less CPU leaves more to the server.
+
+``--trace`` puts a proxy (wire_trace.py) between each tool and the server and
+prints, after each run, the commands it sent: inserts with their documents per
+command, ``ordered`` and ``writeConcern``, how many were in flight at once, and
+every other command with its time.  The proxy costs time: the figures of a
+traced run are for comparing the traffic, not the speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,8 +43,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from dumpserver import ORACLE, SecantusServer
+from wire_trace import WireTrace
 
 import mongoarchive
+
+
+def client_cpu() -> float:
+    """CPU seconds (user + system) of this process and of the children it waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def server_cpu(server: SecantusServer) -> float:
@@ -59,7 +76,7 @@ def write_archive(path: Path, docs: int, collections: int, doc_bytes: int, valid
             writers[i % collections].write({"_id": i, "v": i * 0.5, "pad": pad})
 
 
-def official(release: str, server: SecantusServer, archive: Path, jobs: int) -> float:
+def official(release: str, port: int, archive: Path, jobs: int) -> float:
     exe = ORACLE / release / "mongorestore"
     started = time.perf_counter()
     done = subprocess.run(
@@ -68,7 +85,7 @@ def official(release: str, server: SecantusServer, archive: Path, jobs: int) -> 
             "--host",
             "127.0.0.1",
             "--port",
-            str(server.port),
+            str(port),
             "--drop",
             f"--archive={archive}",
             "-j",
@@ -85,10 +102,16 @@ def official(release: str, server: SecantusServer, archive: Path, jobs: int) -> 
     return seconds
 
 
-def ours(server: SecantusServer, archive: Path, jobs: int, atomic: bool) -> float:
+def ours(port: int, archive: Path, jobs: int, atomic: bool) -> float:
     started = time.perf_counter()
     result = mongoarchive.restore(
-        archive, uri=server.uri, drop=True, parallel=jobs, insertion_workers=1, batch_size=1000, atomic=atomic
+        archive,
+        uri=f"mongodb://127.0.0.1:{port}/?directConnection=true",
+        drop=True,
+        parallel=jobs,
+        insertion_workers=1,
+        batch_size=1000,
+        atomic=atomic,
     )
     seconds = time.perf_counter() - started
     if not result.ok:
@@ -105,29 +128,42 @@ def main() -> None:
     parser.add_argument("--release", default="100.18.0")
     parser.add_argument("-j", type=int, default=4)
     parser.add_argument("--validator", action="store_true", help="give every collection a validator")
+    parser.add_argument("--trace", action="store_true", help="print each run's commands (slower: a proxy)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "bench.archive"
         write_archive(archive, args.docs, args.collections, args.doc_bytes, args.validator)
-        server = SecantusServer(Path(tmp) / "server").start()
-        runs: dict[str, Callable[[], float]] = {
-            "mongorestore": lambda: official(args.release, server, archive, args.j),
-            "ours (atomic)": lambda: ours(server, archive, args.j, True),
-            "ours (--no-atomic)": lambda: ours(server, archive, args.j, False),
+        runs: dict[str, Callable[[int], float]] = {
+            "mongorestore": lambda port: official(args.release, port, archive, args.j),
+            "ours (atomic)": lambda port: ours(port, archive, args.j, True),
+            "ours (--no-atomic)": lambda port: ours(port, archive, args.j, False),
         }
+        names = list(runs)
         times: dict[str, list[float]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}
-        try:
-            client = server.client()
-            for _ in range(args.rounds):
-                for name, run in runs.items():
-                    client.drop_database("bench")
-                    before = server_cpu(server)
-                    times[name].append(run())
+        own: dict[str, list[float]] = {name: [] for name in runs}
+        for number in range(args.rounds):
+            # Each round in another order, so no tool always runs on the more loaded end of one.
+            for name in names[number % len(names) :] + names[: number % len(names)]:
+                # A fresh server for every run: SecantusDB's oplog and tables grow with each restore,
+                # and a later run on the same server paid measurably more server CPU for the same work.
+                storage = Path(tmp) / f"server-{number}-{names.index(name)}"
+                server = SecantusServer(storage).start()
+                try:
+                    trace = WireTrace(server.port) if args.trace else None
+                    port = trace.port if trace is not None else server.port
+                    before, mine = server_cpu(server), client_cpu()
+                    times[name].append(runs[name](port))
                     cpu[name].append(server_cpu(server) - before)
-            client.close()
-        finally:
-            server.stop()
+                    # RUSAGE_CHILDREN grows by mongorestore's CPU only: the server is waited for
+                    # (and counted) when it stops, after this.
+                    own[name].append(client_cpu() - mine)
+                    if trace is not None:
+                        print(f"{name}:", *trace.summary(), sep="\n  ", flush=True)
+                        trace.close()
+                finally:
+                    server.stop()
+                    shutil.rmtree(storage, ignore_errors=True)
     size = args.docs * args.doc_bytes
     reference = statistics.median(times["mongorestore"])
     print(
@@ -140,6 +176,7 @@ def main() -> None:
         print(
             f"{name:20s} {median:7.2f} s  {args.docs / median:9.0f} docs/s  "
             f"ratio {reference / median:.2f}x  server CPU {statistics.median(cpu[name]):5.2f} s  "
+            f"client CPU {statistics.median(own[name]):5.2f} s  "
             f"(runs: {', '.join(f'{v:.2f}' for v in values)})"
         )
 

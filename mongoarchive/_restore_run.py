@@ -5,13 +5,25 @@
 a staging collection put in place at its EOF (``_restore_stage``), timeseries
 and the oplog to a spool; views, users and roles and the oplog come after the
 body.
+
+A namespace's commit (its last batches, the index builds, the rename) runs on
+the commit thread (one: commits never run side by side) while the reader
+goes on with the next namespaces: mongodump writes one namespace's data in
+blocks of up to 16 MiB (spec/archive.md §9), so a small collection is often
+one block followed by its EOF, and a reader that waited for the rename would
+leave the server with nothing to insert meanwhile.  Every commit has
+finished before the views, users and roles, and the oplog, and before a
+rollback touches anything.  With ``stop_on_error`` a commit runs in the
+reader's turn, so nothing after the first failure is committed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from bson.raw_bson import RawBSONDocument
@@ -82,6 +94,12 @@ class Run:
         self.rename_keeps_options: bool | None = None
         #: Lanes copying a staging collection into its target (stage.commit).
         self.copies: dict[int, Lane] = {}
+        #: Commits run here, one at a time (module docs); their futures.  One at a time: two
+        #: concurrent renames or drops in one database left a renamed staging collection still
+        #: listed on SecantusDB 0.7.0b3, and the reader thread used to run them one at a time too.
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore-commit")
+        self.commits: list[Future[None]] = []
+        self.lock = threading.Lock()
 
     # -- setup -------------------------------------------------------------------------
     def _lane(self, coll_ns: Namespace, target: Target) -> Lane:
@@ -134,11 +152,15 @@ class Run:
         try:
             self._prepare()
             self._stream()
+            self._settle()
             self._after_body()
         except MongoArchiveError as exc:
-            self.result.errors.append(exc)
+            self._settle(quiet=True)  # no rollback while a commit may still be renaming
+            if exc not in self.result.errors:
+                self.result.errors.append(exc)
             self._abort()
         finally:
+            self.committer.shutdown(wait=True, cancel_futures=True)
             self.pool.close()
             for spool in self.spools.values():
                 spool.close()
@@ -161,12 +183,41 @@ class Run:
                 lane = self.lanes[key]
                 for a, b in split_run(view, 0, len(view)):
                     lane.add(view[a:b].tobytes())
-                if self.progress is not None:
-                    self.progress(str(target.target), lane.inserted + len(lane.batch), False)
+                self._progress(str(target.target), lane.inserted + len(lane.batch), False)
             elif type(item) is NamespaceEnd:
+                self._raise_failed_commit()
                 target = by_data.get(item.ns)
-                if target is not None and target.kind not in ("view", "users", "roles"):
+                if target is None or target.kind in ("view", "users", "roles", "oplog"):
+                    continue
+                if self.o.stop_on_error:
+                    # Nothing after the first failure may be committed: no commit runs ahead of it.
                     self._commit(target)
+                else:
+                    self.commits.append(self.committer.submit(self._commit, target))
+
+    def _progress(self, namespace: str, documents: int, done: bool) -> None:
+        if self.progress is not None:
+            with self.lock:  # the reader and the commit threads both report
+                self.progress(namespace, documents, done)
+
+    def _raise_failed_commit(self) -> None:
+        """Raise the error of a finished commit that ends the restore (fatal, or --stopOnError)."""
+        for future in self.commits:
+            exc = future.exception() if future.done() else None
+            if exc is not None:
+                raise exc
+        self.commits = [future for future in self.commits if not future.done()]
+
+    def _settle(self, *, quiet: bool = False) -> None:
+        """Wait for every commit; raise the first one's error that ends the restore unless ``quiet``."""
+        first: BaseException | None = None
+        for future in self.commits:
+            exc = future.exception() if not future.cancelled() else None
+            if first is None and exc is not None:
+                first = exc
+        self.commits = []
+        if first is not None and not quiet:
+            raise first
 
     def _commit(self, t: Target) -> None:
         """The EOF of ``t``'s data checked: put it in place (see the module docs)."""
@@ -221,8 +272,7 @@ class Run:
             return
         self.pending.discard(key)
         out.status = "restored"
-        if self.progress is not None:
-            self.progress(str(t.target), out.documents, True)
+        self._progress(str(t.target), out.documents, True)
 
     def _indexes(self, t: Target) -> list[dict[str, Any]]:
         return meta.clean_indexes(t.indexes, self.o.keep_index_version)
@@ -232,9 +282,10 @@ class Run:
 
     def _rename_ok(self, db: str) -> bool:
         """Whether renames keep options here, asked once per restore (``stage.rename_keeps_options``)."""
-        if self.rename_keeps_options is None:
-            self.rename_keeps_options = stage.rename_keeps_options(self.client, db, self.run_id)
-        return self.rename_keeps_options
+        with self.lock:
+            if self.rename_keeps_options is None:
+                self.rename_keeps_options = stage.rename_keeps_options(self.client, db, self.run_id)
+            return self.rename_keeps_options
 
     def _load_spool(self, t: Target) -> None:
         """A spooled timeseries: create it now, then insert its documents straight into place."""
@@ -275,8 +326,9 @@ class Run:
         if exc.code == "options-not-restored":
             out.status, out.documents = "restored without options", lane.inserted if lane else 0
         out.message = exc.message
-        if exc not in self.result.errors:
-            self.result.errors.append(exc)
+        with self.lock:
+            if exc not in self.result.errors:
+                self.result.errors.append(exc)
         self._discard(t)
         self.pending.discard(key)
 

@@ -329,3 +329,66 @@ def test_validation_options_lost_by_the_rename_are_set_again(target: Servers) ->
     got = target.catalogue()
     for ns in ("shop.orders", "shop.customers"):
         assert got[ns] == target.full[ns]
+
+
+def test_a_rollback_waits_for_the_commit_still_running(
+    target: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dmg.first's commit (a thread, so the reader goes on) is held until the reader has found the
+    damage in dmg.last: the rollback must wait for it, then dmg.first is in place and nothing staged."""
+    import threading
+
+    from mongoarchive import _restore_run, _restore_stage
+
+    path = tmp_path / "two.archive"
+    index = {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}]}
+    with mongoarchive.open(path, "w", server_version="8.2.11") as out:
+        first, last = out.add_collection("dmg", "first", index), out.add_collection("dmg", "last", index)
+        for i in range(10):
+            first.write({"_id": i})
+        first.close()
+        for i in range(3000):
+            last.write({"_id": i, "s": f"value {i:06d}"})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 3 // 4])  # inside dmg.last's documents
+
+    damage_found = threading.Event()
+    running: list[str] = []
+    seen_by_rollback: list[list[str]] = []
+    real_commit, real_stream, real_abort = (
+        _restore_stage.commit,
+        _restore_run.Run._stream,
+        _restore_run.Run._abort,
+    )
+
+    def held_commit(client: Any, staging: Any, ns: Any, **kw: Any) -> str:
+        running.append(str(ns))
+        try:
+            damage_found.wait(60)  # a bound for a broken restore, not a timing
+            return real_commit(client, staging, ns, **kw)
+        finally:
+            running.remove(str(ns))
+
+    def stream(self: Any) -> None:
+        try:
+            real_stream(self)
+        finally:
+            damage_found.set()
+
+    def abort(self: Any) -> None:
+        seen_by_rollback.append(list(running))
+        real_abort(self)
+
+    monkeypatch.setattr(_restore_stage, "commit", held_commit)
+    monkeypatch.setattr(_restore_run.Run, "_stream", stream)
+    monkeypatch.setattr(_restore_run.Run, "_abort", abort)
+    result = mongoarchive.restore(path, uri=target.target.uri, drop=True)
+    assert not result.ok and result.errors[0].namespace == "dmg.last"
+    assert seen_by_rollback == [[]]  # no commit was running when the rollback began
+    assert {n.target: n.status for n in result.namespaces} == {
+        "dmg.first": "restored",
+        "dmg.last": "rolled back",
+    }
+    catalogue = target.catalogue()
+    assert len(catalogue["dmg.first"]["documents"]) == 10 and "dmg.last" not in catalogue
+    assert staging_left(target.target.uri) == []
