@@ -10,14 +10,12 @@ inference over every document.
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import bson
 import pytest
 from arrow_docs import documents
+from guard_page import run_beside_guard_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -131,38 +129,18 @@ def test_careful_rows_name_what_pymongoarrow_would_lose() -> None:
 @needs_c
 def test_no_read_past_the_buffer() -> None:
     """The batch ends at an inaccessible page: a single byte read beyond it kills the process."""
-    if sys.platform != "linux":
-        pytest.skip("needs mmap and mprotect through ctypes (Linux)")
-    script = textwrap.dedent(
+    run_beside_guard_page(
         """
-        import ctypes, mmap, struct
         import bson
         from mongoarchive import _arrow_c
         from mongoarchive._arrow_schema import infer, program
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        page = mmap.PAGESIZE
-        base = libc.mmap(None, 2 * page, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
-        assert base not in (None, ctypes.c_void_p(-1).value)
-        assert libc.mprotect(base + page, page, 0) == 0  # PROT_NONE: the guard page
         doc = bson.encode({"a": 1.5, "b": {"c": [1, "x", {"d": b"\\x00\\x01"}]}, "s": "text",
                            "r": bson.Regex("^a", "i"), "t": [True, None]})
         prog = program(infer([doc]))
         for cut in range(5, len(doc) + 1):
             # A prefix of the document, framed as a whole one: every inner length may lie.
-            data = struct.pack("<i", cut) + doc[4 : cut - 1] + b"\\x00"
-            n = len(data)
-            arr = (ctypes.c_char * n).from_address(base + page - n)
-            ctypes.memmove(arr, data, n)
-            view = memoryview(arr).cast("B")
+            view = at_guard(struct.pack("<i", cut) + doc[4 : cut - 1] + b"\\x00")
             _arrow_c.check(view, prog)
             _arrow_c.shapes(view)
-        print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"

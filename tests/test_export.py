@@ -17,6 +17,7 @@ from typing import Any
 
 import bson
 import pytest
+from arrow_rows import rebuild
 from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp, json_util
 from cli_helpers import run
 from paths import REPO_ROOT
@@ -85,41 +86,6 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _rebuild(row: dict[str, Any], schema: Any) -> dict[str, Any]:
-    """The document a row stands for: columns turned back into BSON values, plus _extra."""
-
-    def back(value: Any, field: Any) -> Any:
-        if value is None:
-            return None
-        kind = (field.metadata or {}).get(b"bson_kind", b"").decode()
-        if kind == "objectId":
-            return ObjectId(value)
-        if kind == "decimal":
-            return Decimal128(value)
-        if kind == "binary":
-            return Binary(value, int(field.metadata[b"bson_subtype"]))
-        if kind == "json":
-            return json_util.loads('{"v": ' + value + "}")["v"]
-        if kind == "code":
-            return Code(value)
-        if kind == "struct":
-            return {f.name: back(value[f.name], f) for f in field.type if value[f.name] is not None}
-        if kind == "list":
-            return [back(v, field.type.value_field) for v in value]
-        return value
-
-    doc = {}
-    for field in schema:
-        if field.name == "_extra":
-            continue
-        value = back(row[field.name], field)
-        if value is not None:
-            doc[field.name] = value
-    if row["_extra"] is not None:
-        doc.update(json_util.loads(row["_extra"]))
-    return doc
-
-
 def _normal(doc: dict[str, Any]) -> Any:
     """A comparable form: nulls dropped (Arrow cannot tell null from missing), numbers as Python's."""
     text = json_util.dumps(
@@ -154,7 +120,7 @@ def test_every_document_comes_back_from_columns_and_extra(archive: Path, tmp_pat
         table = pa.ipc.open_file(path).read_all()
     rows = table.to_pylist()
     assert len(rows) == len(DOCS)
-    rebuilt = [_normal(_rebuild(r, table.schema)) for r in rows]
+    rebuilt = [_normal(rebuild(r, table.schema)) for r in rows]
     expected = [_normal(d) for d in _archive_docs()]
     assert rebuilt == expected
     kinds = {f.name: f.metadata[b"bson_kind"].decode() for f in table.schema}
@@ -469,7 +435,7 @@ def test_a_schema_file_fixes_the_columns(archive: Path, tmp_path: Path) -> None:
     assert table.schema.field("n").type == pa.float64()
     assert table.schema.field("sub").type == pa.struct([pa.field("k", pa.int64())])
     # Every other field is in _extra, and each document still comes back whole (int32 widened).
-    from arrow_rows import rebuild, same
+    from arrow_rows import same
 
     rows = table.to_pylist()
     assert all(same(d, rebuild(r, table.schema)) for d, r in zip(_archive_docs(), rows, strict=True))

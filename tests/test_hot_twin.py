@@ -18,13 +18,13 @@ import struct
 import subprocess
 import sys
 import sysconfig
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import bson
 import pytest
+from guard_page import run_beside_guard_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
@@ -212,29 +212,15 @@ def test_non_contiguous_buffers_are_refused() -> None:
 @needs_c
 def test_no_read_past_the_buffer() -> None:
     """The buffer ends at an inaccessible page: a single byte read beyond it kills the process."""
-    if sys.platform != "linux":
-        pytest.skip("needs mmap and mprotect through ctypes (Linux)")
-    script = textwrap.dedent(
+    run_beside_guard_page(
         """
-        import ctypes, mmap, struct
         from mongoarchive import _hot_c
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        page = mmap.PAGESIZE
-        base = libc.mmap(None, 2 * page, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
-        assert base not in (None, ctypes.c_void_p(-1).value)
-        assert libc.mprotect(base + page, page, 0) == 0  # PROT_NONE: the guard page
         patterns = [b"", b"\\x05", b"\\x05\\x00\\x00", b"\\x10\\x00\\x00\\x00" + b"\\x00" * 5,
                     struct.pack("<i", 16777216), struct.pack("<i", 2**31 - 1), b"\\xff" * 7,
                     b"\\x05\\x00\\x00\\x00\\x00" * 3 + b"\\x06\\x00\\x00\\x00\\x00"]
         for data in patterns:
             n = len(data)
-            arr = (ctypes.c_char * max(n, 1)).from_address(base + page - max(n, 1))
-            ctypes.memmove(arr, data, n)
-            view = memoryview(arr).cast("B")[max(n, 1) - n:]
+            view = at_guard(data)
             for pos in range(n + 1):
                 for limit in (n, n + 1, 2**62):
                     _hot_c.scan_run(view, pos, limit)
@@ -243,12 +229,8 @@ def test_no_read_past_the_buffer() -> None:
                         _hot_c.split_run(view, pos, limit)
                     except ValueError:
                         pass
-        print("ok")
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
 
 
 # -- whole archives -------------------------------------------------------------
