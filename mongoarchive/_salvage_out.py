@@ -10,9 +10,11 @@ claims.  Unverified documents still decode but may be altered; they are
 written only with ``keep_unverified`` (after a BSON check), never silently.
 
 The new archive follows the input's block order: the prelude, then each
-written segment as a block, with the header bytes as read for definite ones,
-and each namespace's EOF block where the input had it (or after its last
-written block).  An intact input therefore comes out byte for byte.
+written segment as a block, with the header bytes as read for definite ones
+(a header with a field besides §4's four, which mongorestore 100.14+ refuses,
+is written again in canonical form), and each namespace's EOF block where the
+input had it (or after its last written block).  An intact input whose headers
+every release reads therefore comes out byte for byte.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from typing import IO
+
+import bson
 
 from . import schema
 from ._crc import crc64, crc64_combine, to_int64
@@ -163,6 +167,23 @@ def embedded(raw: bytes) -> list[bytes]:
     return []
 
 
+#: The fields of a namespace header (§4); mongorestore 100.14+ refuses any other.
+_HEADER_FIELDS = frozenset({"db", "collection", "EOF", "CRC"})
+
+
+def _every_release_reads(raw: bytes) -> bool:
+    """Whether a namespace header read from the input holds no field the strict releases refuse.
+
+    Such a field comes from another writer or from damage (a flipped bit in a
+    field name leaves a well-formed header): either way the output is meant to
+    restore with every release, so the header is written again in canonical form.
+    """
+    try:
+        return set(bson.decode(raw)) <= _HEADER_FIELDS
+    except Exception:  # bson's errors for a header the lenient read took: write it canonically
+        return False
+
+
 def _header(ns: Namespace, eof: bool, crc: int) -> bytes:
     return bytes(
         schema.NamespaceHeader.build(
@@ -258,7 +279,9 @@ class Emitter:
         at, size = st.eof_raw
         if st.ended and written.crc == st.stored_crc and size:
             self.spool.seek(at)
-            self.sink.write(self.spool.read(size))  # the EOF header as read: its CRC matches
+            raw = self.spool.read(size)
+            # The EOF header as read (its CRC matches), unless a release would refuse it.
+            self.sink.write(raw if _every_release_reads(raw) else _header(st.data_ns, True, written.crc))
         else:
             self.sink.write(_header(st.data_ns, True, written.crc))
         self.sink.write(TERMINATOR)
@@ -310,7 +333,9 @@ class Emitter:
                     continue
                 self._close_block()
                 self.spool.seek(header_at)
-                self.sink.write(self.spool.read(header_len))  # the block header as read
+                raw = self.spool.read(header_len)
+                # The block header as read, unless a release would refuse it.
+                self.sink.write(raw if _every_release_reads(raw) else _header(st.data_ns, False, 0))
                 self.open = st
                 self._copy(st, start, end, count, st.index in self.verified)
             else:
