@@ -60,8 +60,9 @@ def test_check_reports_what_the_reader_raises(damage: Damage) -> None:
     assert raised & found, (raised, found)
 
 
-def test_check_walks_the_body_with_the_readers_walk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One walk: check's body is ``Walk.body``, not a copy of it."""
+@pytest.fixture
+def walk_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The policy of every ``Walk.body`` call made while the test runs, in order."""
     calls: list[str] = []
     body = _walk.Walk.body
 
@@ -70,30 +71,27 @@ def test_check_walks_the_body_with_the_readers_walk(monkeypatch: pytest.MonkeyPa
         return body(self, *args, **kwargs)
 
     monkeypatch.setattr(_walk.Walk, "body", counted)
+    return calls
+
+
+def test_check_walks_the_body_with_the_readers_walk(walk_calls: list[str]) -> None:
+    """One walk: check's body is ``Walk.body``, not a copy of it."""
     data = Path(__file__).parent.parent / "spec" / "vectors" / "valid" / "sample.archive"
     assert check_archive(data).ok()
     with mongoarchive.open(data) as archive:
         archive.validate()
-    assert calls == ["CheckPolicy", "ReadPolicy"]
+    assert walk_calls == ["CheckPolicy", "ReadPolicy"]
 
 
-def test_salvage_walks_the_body_with_the_same_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_salvage_walks_the_body_with_the_same_walk(walk_calls: list[str]) -> None:
     """One walk: salvage's body is ``Walk.body`` too, under its policy, with no loop of its own."""
     from mongoarchive._salvage_policy import SalvagePolicy
 
-    calls: list[str] = []
-    body = _walk.Walk.body
-
-    def counted(self: _walk.Walk, *args: Any, **kwargs: Any) -> Any:
-        calls.append(type(self.policy).__name__)
-        return body(self, *args, **kwargs)
-
-    monkeypatch.setattr(_walk.Walk, "body", counted)
     data = (Path(__file__).parent.parent / "spec" / "vectors" / "valid" / "sample.archive").read_bytes()
     out = io.BytesIO()
     assert salvage(io.BytesIO(data), out, gzip=False).clean
     assert out.getvalue() == data
-    assert calls == ["SalvagePolicy"]
+    assert walk_calls == ["SalvagePolicy"]
     assert not {"body", "documents", "item"} & set(vars(SalvagePolicy))
 
 
