@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import os
+import select
+import stat
 import sys
 import threading
 from typing import IO, Any, Protocol
@@ -82,8 +84,47 @@ def _unbuffered_stdin(raw: Any) -> Any:
     stdin = sys.stdin
     buffer = getattr(stdin, "buffer", None) if stdin is not None else None
     if raw is buffer and isinstance(raw, io.BufferedReader):
-        return raw.raw
+        raw = raw.raw
+        if os.name == "posix" and not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+            return _Interruptible(raw)
     return raw
+
+
+class _Interruptible:
+    """A pipe or terminal read that waits in short ``select`` calls, so that a signal always stops it.
+
+    A signal goes to any thread that does not block it; when pyarrow's or the
+    object store's threads take Ctrl-C or SIGTERM, a main thread asleep in
+    ``read`` of a silent pipe never wakes to run Python's handler.  Between
+    two waits the interpreter runs it.
+    """
+
+    _WAIT = 0.2  # seconds: how late an interrupt may be noticed
+
+    def __init__(self, raw: io.FileIO) -> None:
+        self._raw = raw
+        self._fd = raw.fileno()
+
+    def _wait(self) -> None:
+        while not select.select([self._fd], [], [], self._WAIT)[0]:
+            pass
+
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        self._wait()
+        return self._raw.readinto(buf) or 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        self._wait()
+        return self._raw.read(n) or b""
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class _GzipTruncated(Exception):
