@@ -1,5 +1,6 @@
-"""Builds the optional C twins: the per-document loops (mongoarchive/_hot_c.c) and the
-Extended JSON converter of ``cat`` (mongoarchive/_extjson_c.c).
+"""Builds the optional C twins: the per-document loops (mongoarchive/_hot_c.c), the
+Extended JSON converter of ``cat`` (mongoarchive/_extjson_c.c) and the Arrow scans and
+builder of ``export`` (mongoarchive/_arrow_c.c, mongoarchive/_arrow_build_c.c).
 
 Everything else is declared in pyproject.toml.  Without a working compiler (or
 Python headers) the build prints one line and the package installs without the
@@ -33,6 +34,8 @@ setup(
         Extension("mongoarchive._extjson_c", ["mongoarchive/_extjson_c.c"], optional=True),
         # The scans before pymongoarrow (mongoarchive/_arrow_scan.py is their pure twin).
         Extension("mongoarchive._arrow_c", ["mongoarchive/_arrow_c.c"], optional=True),
+        # The Arrow buffers of an export's batches (pymongoarrow builds them without it).
+        Extension("mongoarchive._arrow_build_c", ["mongoarchive/_arrow_build_c.c"], optional=True),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

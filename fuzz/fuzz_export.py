@@ -5,8 +5,9 @@ buffers it), converted in memory by ``_arrow.Converter`` with the schema
 inferred from the first documents; when every document decodes, each row
 rebuilt from its columns plus ``_extra`` must equal its document
 (tests/arrow_rows.py).  The compiled and the pure scans must agree on the
-same bytes.  An input starting with the magic number is an archive instead,
-exported to Parquet in memory namespace by namespace.
+same bytes, and the compiled builder's tables must equal pymongoarrow's.
+An input starting with the magic number is an archive instead, exported to
+Parquet in memory namespace by namespace.
 
     python fuzz/fuzz_export.py fuzz/corpus/archive -dict=fuzz/archive.dict
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import struct
 import sys
+from typing import Any
 
 import _harness
 
@@ -25,7 +27,7 @@ with _harness.instrumented():
     import bson
 
     import mongoarchive
-    from mongoarchive import _arrow_scan
+    from mongoarchive import _arrow, _arrow_scan
     from mongoarchive._arrow import Converter
     from mongoarchive._arrow_schema import infer, program
     from mongoarchive.errors import MongoArchiveError
@@ -49,6 +51,19 @@ def split(data: bytes) -> list[bytes]:
     return docs
 
 
+def convert(docs: list[bytes]) -> list[Any] | None:
+    """The tables of ``docs`` in two batches (the second meets the schema inferred from the first)."""
+    converter = Converter("fuzz.c")
+    try:
+        cut = max(1, len(docs) // 2)
+        tables = [converter.convert(docs[:cut], list(range(cut)))]
+        if docs[cut:]:
+            tables.append(converter.convert(docs[cut:]))
+    except MongoArchiveError:
+        return None
+    return tables
+
+
 def convert_and_compare(docs: list[bytes]) -> None:
     buf = b"".join(docs)
     if _arrow_scan.IMPLEMENTATION == "c":
@@ -70,14 +85,17 @@ def convert_and_compare(docs: list[bytes]) -> None:
         originals = [bson.decode(d) for d in docs]
     except Exception:
         originals = None
-    converter = Converter("fuzz.c")
-    try:
-        # Two batches: the second meets the schema inferred from the first.
-        cut = max(1, len(docs) // 2)
-        tables = [converter.convert(docs[:cut], list(range(cut)))]
-        if docs[cut:]:
-            tables.append(converter.convert(docs[cut:]))
-    except MongoArchiveError:
+    tables = convert(docs)
+    if _arrow.build is not None:  # the same batches through pymongoarrow
+        builder, _arrow.build = _arrow.build, None
+        try:
+            reference = convert(docs)
+        finally:
+            _arrow.build = builder
+        assert (tables is None) == (reference is None), (tables, reference)
+        for mine, theirs in zip(tables or [], reference or [], strict=True):
+            assert mine.equals(theirs) and mine.schema.equals(theirs.schema, check_metadata=True)
+    if tables is None:
         return
     if originals is None:
         return

@@ -1,20 +1,25 @@
-"""BSON documents to Arrow tables through pymongoarrow, with nothing dropped silently.
+"""BSON documents to Arrow tables, with nothing dropped silently.
 
-pymongoarrow (MongoDB's own BSON-to-Arrow converter, in C) builds the
-columns.  It loses data on its own in a few ways (mongoarchive/_arrow_fit.py),
-so a batch is first scanned (``_arrow_scan.check``, compiled): a document
-whose every field fits its column goes to pymongoarrow as it is; the few
-others take the careful path, where the fields that would not come through
+A batch is first scanned (``_arrow_scan.check``, compiled): a document whose
+every field fits its column is taken as it is; the few others take the careful
+path (mongoarchive/_arrow_fit.py), where the fields that would not come through
 intact are taken out and kept, as canonical Extended JSON, in the ``_extra``
-column.  The columns come from ``_arrow_schema`` (inferred from the first row
-group, or given).
+column.  The columns' buffers are then built in one pass by the compiled
+builder (mongoarchive/_arrow_build_c.c), or, where it is not built or declines
+a batch, by pymongoarrow (MongoDB's own BSON-to-Arrow converter), whose output
+the builder is tested to equal (tests/test_arrow_build.py).  The columns come
+from ``_arrow_schema`` (inferred from the first row group, or given).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import importlib.util
+import os
 import struct
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import bson
@@ -32,22 +37,47 @@ _unpack_int = struct.Struct("<i").unpack_from
 _BROKEN = (ValueError, IndexError, struct.error, bson.errors.BSONError)
 
 
-def import_arrow() -> tuple[Any, Any]:
-    """(pyarrow, pymongoarrow's context module); UsageError naming the extra when missing."""
+#: The compiled builder of a batch's Arrow buffers, or None (not built, or MONGOARCHIVE_PURE=1):
+#: pymongoarrow builds every batch then.  Tests set it to None to compare the two.
+build: Callable[[bytes | bytearray, bytes], tuple[int, list[Any]] | None] | None = None
+if os.environ.get("MONGOARCHIVE_PURE", "") in ("", "0"):
+    with contextlib.suppress(ImportError):  # built without a compiler: pymongoarrow builds the columns
+        from ._arrow_build_c import build
+
+
+def _missing(name: str | None) -> UsageError:
+    return UsageError(
+        f"Arrow, Parquet and to_arrow need pyarrow and pymongoarrow ({name} is missing)",
+        hint="pip install 'mongoarchive[arrow]'",
+    )
+
+
+def import_arrow() -> Any:
+    """pyarrow, once pymongoarrow is known to be installed too; UsageError naming the extra if not."""
     try:
         import pyarrow
+    except ImportError as exc:
+        raise _missing(exc.name) from exc
+    try:
+        found = importlib.util.find_spec("pymongoarrow") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:  # imported only for a batch the compiled builder declines (_pymongoarrow)
+        raise _missing("pymongoarrow")
+    return pyarrow
 
+
+def _pymongoarrow() -> Any:
+    """pymongoarrow's context module."""
+    try:
         with warnings.catch_warnings():
             # pymongoarrow's wheel may be built against a neighbouring pyarrow patch release.
             warnings.simplefilter("ignore", RuntimeWarning)
             import pymongoarrow.context as context
             import pymongoarrow.lib  # noqa: F401 - the compiled part, imported under the filter
     except ImportError as exc:
-        raise UsageError(
-            f"Arrow, Parquet and to_arrow need pyarrow and pymongoarrow ({exc.name} is missing)",
-            hint="pip install 'mongoarchive[arrow]'",
-        ) from exc
-    return pyarrow, context
+        raise _missing(exc.name) from exc
+    return context
 
 
 def next_cut(run: bytes | bytearray | memoryview, pos: int, room: int) -> int:
@@ -70,7 +100,7 @@ class Converter:
     """Turns batches of one namespace's documents into Arrow tables of one fixed schema."""
 
     def __init__(self, namespace: str, columns: dict[bytes, Node] | None = None) -> None:
-        self.pa, self._context = import_arrow()
+        self.pa = import_arrow()
         self.namespace = namespace
         self.columns = columns
         self.schema: Any = None
@@ -128,15 +158,11 @@ class Converter:
         return self.pa.field(name, self._out_type(node), metadata=meta)
 
     def _prepare(self, columns: dict[bytes, Node]) -> None:
-        from pymongoarrow.schema import Schema
-
         self.columns = columns
         self._native = {k: n for k, n in columns.items() if n.kind not in ("json", "null")}
         # Scalar columns checked by type alone in the per-document loop (doubles also need NaN checks).
         self._quick = {k: TAKES[n.kind] for k, n in self._native.items() if n.kind not in DEEP}
-        self._pma_schema = (
-            Schema({k.decode(): self._pma_type(n) for k, n in self._native.items()}) if self._native else None
-        )
+        self._pma_schema: Any = None  # made on the first batch pymongoarrow builds
         self._program = program(columns)
         fields = [self._field(k.decode(), n) for k, n in columns.items()]
         fields.append(self.pa.field(EXTRA, self.pa.string(), metadata={"bson_kind": "extra"}))
@@ -174,6 +200,41 @@ class Converter:
                 arr.offsets, values, type=self._out_type(node), mask=arr.is_null() if arr.null_count else None
             )
         return arr.cast(self._out_type(node)) if arr.type != self._out_type(node) else arr
+
+    def _assemble(self, node: Node, built: Any) -> Any:
+        """The Arrow array of one column from the compiled builder's buffers (_arrow_build_c.c)."""
+        pa = self.pa
+        length, nulls, valid, bufs, kids = built
+        buffers = [None if valid is None else pa.py_buffer(valid), *map(pa.py_buffer, bufs)]
+        if node.kind == "decimal":  # the 16 bytes as they are, then their text (docs/export.md, "Types")
+            raw = pa.Array.from_buffers(pa.binary(16), length, buffers, nulls)
+            values = [None if b is None else str(bson.Decimal128.from_bid(b)) for b in raw.to_pylist()]
+            return pa.array(values, pa.string())
+        children = None
+        if node.kind == "struct":
+            nodes = (node.children or {}).values()
+            children = [self._assemble(c, k) for c, k in zip(nodes, kids, strict=True)]
+        elif node.kind == "list":
+            assert node.item is not None
+            children = [self._assemble(node.item, kids[0])]
+        return pa.Array.from_buffers(self._out_type(node), length, buffers, nulls, children=children)
+
+    def _by_pymongoarrow(self, feed: bytes | bytearray, count: int) -> Any:
+        """pymongoarrow's table of the native columns of ``feed``."""
+        context = _pymongoarrow()
+        if self._pma_schema is None:
+            from pymongoarrow.schema import Schema
+
+            self._pma_schema = Schema({k.decode(): self._pma_type(n) for k, n in self._native.items()})
+        ctx = context.PyMongoArrowContext(self._pma_schema)
+        try:
+            ctx.process_bson_stream(bytes(feed))
+            table = ctx.finish()
+        except (TypeError, ValueError, OverflowError) as exc:  # a value the checks let through
+            raise bad_bson(f"pymongoarrow refused a value: {exc}", namespace=self.namespace) from exc
+        if table.num_rows != count:
+            raise bad_bson(f"pymongoarrow made {table.num_rows} rows of {count} documents")
+        return table
 
     def convert(self, docs: list[bytes], offsets: list[int] | None = None) -> Any:
         """A pyarrow.Table of ``docs`` (BSON bytes); ``offsets`` their archive offsets, for errors."""
@@ -245,35 +306,30 @@ class Converter:
                         self.extra_rows += 1
                 except _BROKEN as exc:
                     raise bad_bson(str(exc), offset=where(pos), namespace=self.namespace) from exc
-                if misfit is not None:  # pymongoarrow gets the fields of its columns only
+                if misfit is not None:  # the builder gets the fields of its columns only
                     parts.append(buf[prev:pos])
                     parts.append(element_doc(misfit[0]))
                     prev = pos + len(raw)
             if parts:
                 parts.append(buf[prev:])
                 feed = b"".join(parts)
-        table = None
-        if self._pma_schema is not None:
-            ctx = self._context.PyMongoArrowContext(self._pma_schema)
-            try:
-                ctx.process_bson_stream(bytes(feed))
-                table = ctx.finish()
-            except (TypeError, ValueError, OverflowError) as exc:  # a value the checks let through
-                raise bad_bson(f"pymongoarrow refused a value: {exc}", namespace=self.namespace) from exc
-            if table.num_rows != count:
-                raise bad_bson(f"pymongoarrow made {table.num_rows} rows of {count} documents")
+        built = build(feed, self._program) if build is not None and self._program is not None else None
+        if built is not None and built[0] != count:
+            raise bad_bson(f"the builder made {built[0]} rows of {count} documents", namespace=self.namespace)
+        table = None if built is not None or not self._native else self._by_pymongoarrow(feed, count)
         arrays = []
         try:
-            for key, node in columns.items():
-                name = key.decode()
+            for i, (key, node) in enumerate(columns.items()):
                 if node.kind == "json":
                     cells = json_cols.get(key)
                     arrays.append(pa.array(cells, pa.string()) if cells else pa.nulls(count, pa.string()))
                 elif node.kind == "null":
                     arrays.append(pa.nulls(count))
+                elif built is not None:
+                    arrays.append(self._assemble(node, built[1][i]))
                 else:
                     assert table is not None
-                    arrays.append(self._plain(table.column(name), node))
+                    arrays.append(self._plain(table.column(key.decode()), node))
             arrays.append(pa.nulls(count, pa.string()) if extra is None else pa.array(extra, pa.string()))
             out = pa.Table.from_arrays(arrays, schema=self.schema)
             # pymongoarrow copies string bytes as they are: invalid UTF-8 is found here, in C.
