@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import bson
@@ -47,3 +52,30 @@ def read(path: Path) -> bytes:
 
     data = path.read_bytes()
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def interrupt_when(
+    argv: list[str], env: dict[str, str], data: bytes, ready: Callable[[], object], sig: int
+) -> tuple[int, str]:
+    """Run ``mongoarchive ARGV`` reading a pipe, feed it half of ``data``, send ``sig`` once
+    ``ready()`` is true (an upload is on its way, say); (exit status, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mongoarchive", *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(data[: len(data) // 2])
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    status = proc.wait(timeout=60)
+    err = proc.stderr.read().decode()
+    proc.stdin.close()
+    proc.stderr.close()
+    return status, err

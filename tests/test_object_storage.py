@@ -16,17 +16,15 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import bson
 import pytest
-from cli_helpers import run, walk
+from cli_helpers import interrupt_when, run, walk
 from s3server import FAKE_KEY, FAKE_SECRET, S3Server, keys, uploads
 
 import mongoarchive
@@ -238,28 +236,8 @@ def test_exception_mid_upload_leaves_nothing(s3: Any) -> None:
 
 
 def _filter_from_pipe(server: S3Server, url: str, data: bytes, sig: int, s3: Any) -> tuple[int, str]:
-    """Run filter from stdin to ``url``, feed half of ``data``, wait for an upload, send ``sig``."""
-    env = {**os.environ, **server.env()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mongoarchive", "filter", "-", url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stdin is not None and proc.stderr is not None
-    proc.stdin.write(data[: len(data) // 2])
-    proc.stdin.flush()
-    deadline = time.monotonic() + 60
-    while not uploads(s3, BUCKET):  # a part is being sent: the writer is mid-way
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    status = proc.wait(timeout=60)
-    err = proc.stderr.read().decode()
-    proc.stdin.close()
-    proc.stderr.close()
-    return status, err
+    """Run filter from stdin to ``url``, feed half of ``data``, send ``sig`` once a part is being sent."""
+    return interrupt_when(["filter", "-", url], server.env(), data, lambda: uploads(s3, BUCKET), sig)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import run
+from cli_helpers import interrupt_when, run
 from s3server import FAKE_SECRET, S3Server, keys, uploads
 from test_object_storage import BUCKET, get, make_archive
 from test_object_storage import locked_bucket as locked_bucket
@@ -188,25 +184,9 @@ def test_unpack_of_a_damaged_archive_uploads_nothing(
 def test_interrupted_export_aborts_its_uploads(s3_server: S3Server, s3: Any, fmt: str, sig: int) -> None:
     """A signal in the middle of a streamed export: its uploads are aborted, and no manifest."""
     data = make_archive(docs=40, payload=1 << 20)  # about 40 MiB: several parts per file
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mongoarchive", "export", "-", f"s3://{BUCKET}/cut/", "--format", fmt],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **s3_server.env()},
-    )
-    assert proc.stdin is not None and proc.stderr is not None
-    proc.stdin.write(data[: len(data) // 2])
-    proc.stdin.flush()
-    deadline = time.monotonic() + 60
-    while not uploads(s3, BUCKET):  # a part is on the server: the export is mid-way
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    status = proc.wait(timeout=60)
-    err = proc.stderr.read().decode()
-    proc.stdin.close()
-    proc.stderr.close()
+    argv = ["export", "-", f"s3://{BUCKET}/cut/", "--format", fmt]
+    # A part is on the server: the export is mid-way.
+    status, err = interrupt_when(argv, s3_server.env(), data, lambda: uploads(s3, BUCKET), sig)
     assert status == 130 and "interrupted" in err, err
     assert "cut/_manifest.json" not in keys(s3, BUCKET)
     assert uploads(s3, BUCKET) == []
