@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Helper modules that are also plugins (pytest_plugins) are imported by tests first: have their
+# asserts rewritten all the same.
+pytest.register_assert_rewrite("restore_helpers", "conftest_dump")
 
 from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
 
