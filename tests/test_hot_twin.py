@@ -10,6 +10,7 @@ an inaccessible page.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -66,6 +67,9 @@ def test_has_c_where_a_compiler_exists() -> None:
     assert _hot_c is not None, "a compiler exists but mongoarchive._hot_c was not built (pip install -e .)"
     assert mongoarchive.has_c() is True
     assert _hotpath.scan_run is _hot_c.scan_run
+    for name in ("_extjson_c", "_arrow_c", "_arrow_build_c"):  # the other extensions of setup.py
+        built = importlib.util.find_spec(f"mongoarchive.{name}") is not None
+        assert built, f"a compiler exists but mongoarchive.{name} was not built"
 
 
 @pytest.mark.parametrize("value, pure", [("1", True), ("yes", True), ("0", False), ("", False)])
