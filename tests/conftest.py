@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # asserts rewritten all the same.
 pytest.register_assert_rewrite("restore_helpers", "conftest_dump")
 
-from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS
+from paths import REPO_ROOT, SHARED_VECTORS, SPEC_VECTORS  # noqa: E402 - after the path and the rewrite
 
 __all__ = ["REPO_ROOT", "SHARED_VECTORS", "SPEC_VECTORS", "spec_vectors"]
 
