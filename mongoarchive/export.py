@@ -26,7 +26,7 @@ from typing import Any, Literal
 from . import __version__, layout
 from . import open as open_archive
 from ._export_out import LocalOutput, RemoteOutput, remote_exists, upload_text
-from ._export_writers import SUFFIX, Format, _ArrowWriter, _TextWriter, _Writer
+from ._export_writers import SUFFIX, Format, _ArrowWriter, _JsonLinesWriter, _TextWriter, _Writer
 from ._remote import is_url, join, redact, validate_url
 from ._sink import partial_name
 from .errors import ArchiveIOError, MongoArchiveError, NamespaceError, UsageError
@@ -166,7 +166,7 @@ def export(
         import_arrow()  # the extra's error now, before anything is read
         for ns, spec in (schema or {}).items():
             columns[ns] = parse_schema(spec)
-    line = _line_function(format, fields, json_mode)
+    line = _line_function(format, fields)
     remote = is_url(str(directory))
     root: Any
     if remote:
@@ -231,9 +231,10 @@ def export(
             item.path = rel
             out = RemoteOutput(root, rel) if remote else LocalOutput(root, rel, folder)
             writer: _Writer
-            if line is not None:
-                head = _csv_head(fields or []) if format == "csv" else ""
-                writer = _TextWriter(out, item, line, head)
+            if format == "jsonl":
+                writer = _JsonLinesWriter(out, item, "canonical" if json_mode == "canonical" else "relaxed")
+            elif line is not None:
+                writer = _TextWriter(out, item, line, _csv_head(fields or []))
             else:
                 writer = _ArrowWriter(
                     out, item, format, columns.get(str(ns)), row_group_bytes, rows_per_file, pool
@@ -242,9 +243,9 @@ def export(
             return writer
 
         active: dict[Namespace, _Writer | None] = {}
-        # Parquet and Arrow without --query take runs of documents, not one event a document:
-        # pymongoarrow reads them back to back, so no Python runs per document (§2).
-        by_runs = line is None and query is None
+        # Parquet, Arrow and JSON lines without --query take runs of documents, not one event a
+        # document: their converters read them back to back, so no Python runs per document (§2).
+        by_runs = format != "csv" and query is None
         events: Iterator[Any] = archive._body(True, runs=True) if by_runs else archive.events()
         next_offset = 0  # archive offset of the next run of the current block
         try:
@@ -336,12 +337,8 @@ def _finish(writer: _Writer, item: NamespaceExport, force: bool) -> None:
     item.complete = True
 
 
-def _line_function(fmt: Format, fields: list[str] | None, json_mode: str) -> Callable[[bytes], str] | None:
-    if fmt == "jsonl":
-        from ._extjson import converter
-
-        convert = converter("canonical" if json_mode == "canonical" else "relaxed")
-        return lambda raw: convert(raw) + "\n"
+def _line_function(fmt: Format, fields: list[str] | None) -> Callable[[bytes], str] | None:
+    """mongoexport's CSV row of one document, for ``--format csv``; None for the other formats."""
     if fmt == "csv":
         from ._csv import row_function
 
