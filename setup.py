@@ -33,9 +33,19 @@ setup(
         Extension("mongoarchive._hot_c", ["mongoarchive/_hot_c.c"], optional=True),
         Extension("mongoarchive._extjson_c", ["mongoarchive/_extjson_c.c"], optional=True),
         # The scans before pymongoarrow (mongoarchive/_arrow_scan.py is their pure twin).
-        Extension("mongoarchive._arrow_c", ["mongoarchive/_arrow_c.c"], optional=True),
+        Extension(
+            "mongoarchive._arrow_c",
+            ["mongoarchive/_arrow_c.c"],
+            depends=["mongoarchive/_arrow_common.h"],
+            optional=True,
+        ),
         # The Arrow buffers of an export's batches (pymongoarrow builds them without it).
-        Extension("mongoarchive._arrow_build_c", ["mongoarchive/_arrow_build_c.c"], optional=True),
+        Extension(
+            "mongoarchive._arrow_build_c",
+            ["mongoarchive/_arrow_build_c.c"],
+            depends=["mongoarchive/_arrow_common.h"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

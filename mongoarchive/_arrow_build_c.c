@@ -16,6 +16,7 @@
  * pymongoarrow, the reference this builder is tested against
  * (tests/test_arrow_build.py).  Lengths are int32 read little-endian
  * (bsonspec.org); every read is checked against the document's bounds.
+ * What it shares with _arrow_c.c is in mongoarchive/_arrow_common.h.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,13 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MIN_SIZE 5
-#define MAX_SIZE 16777216
-#define MAX_DEPTH 200
-
-/* Column kinds, as _arrow_schema.program encodes them. */
-enum { K_INT32 = 1, K_INT64, K_DOUBLE, K_STRING, K_BOOL, K_OBJECTID, K_DATE, K_DECIMAL,
-       K_BINARY, K_CODE, K_STRUCT, K_LIST, K_JSON, K_NULL };
+#include "_arrow_common.h"
 
 typedef struct {
     unsigned char *p;
@@ -56,13 +51,6 @@ typedef struct {
     Py_ssize_t len, pos;
     int depth, unsupported;
 } Parser;
-
-static inline int32_t
-load_int32(const unsigned char *p)
-{
-    uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-    return (int32_t)v;
-}
 
 /* Room for ``more`` bytes at the end of b; 0 on failure (memory). */
 static int
@@ -251,49 +239,6 @@ append_null(Col *c)
     return 1;
 }
 
-/* Where the value of type t at b[s] ends, or -1 if it is not within [s, end]. */
-static Py_ssize_t
-value_end(const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t end)
-{
-    Py_ssize_t room = end - s, n;
-    switch (t) {
-    case 0x01: case 0x09: case 0x11: case 0x12: n = 8; break;
-    case 0x07: n = 12; break;
-    case 0x08: n = 1; break;
-    case 0x10: n = 4; break;
-    case 0x13: n = 16; break;
-    case 0x0A: n = 0; break;
-    case 0x02: case 0x0D:
-        if (room < 4)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < 1 || n > room - 4)
-            return -1;
-        n += 4;
-        break;
-    case 0x03: case 0x04:
-        if (room < 4)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < MIN_SIZE)
-            return -1;
-        break;
-    case 0x05:
-        if (room < 5)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < 0 || n > room - 5)
-            return -1;
-        n += 5;
-        break;
-    default: /* a type no column of this builder takes */
-        return -1;
-    }
-    if (n > room)
-        return -1;
-    return s + n;
-}
-
 static int append_fields(Col *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int depth);
 
 /* The value of type t at b[s:e] appended to c: 1, or 0 if it is not one c takes (or on memory). */
@@ -334,16 +279,10 @@ append_value(Col *c, const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t e, 
             return 0;
         break;
     }
-    case K_DATE:
-        if (t != 0x09 || !put(&c->data, b + s, 8))
+    case K_DATE: case K_OBJECTID: case K_DECIMAL: /* their bytes as they are */
+        if (t != (c->kind == K_DATE ? 0x09 : c->kind == K_OBJECTID ? 0x07 : 0x13))
             return 0;
-        break;
-    case K_OBJECTID:
-        if (t != 0x07 || !put(&c->data, b + s, 12))
-            return 0;
-        break;
-    case K_DECIMAL:
-        if (t != 0x13 || !put(&c->data, b + s, 16))
+        if (!put(&c->data, b + s, width(c->kind)))
             return 0;
         break;
     case K_BOOL:
@@ -407,10 +346,9 @@ append_fields(Col *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int de
     while (pos < end) {
         int t = b[pos];
         const unsigned char *key = b + pos + 1;
-        const unsigned char *z = memchr(key, 0, (size_t)(end - pos - 1));
-        if (z == NULL)
+        Py_ssize_t kl = key_len(b, pos, end);
+        if (kl < 0)
             return -1;
-        Py_ssize_t kl = z - key;
         Py_ssize_t vs = pos + 2 + kl;
         Py_ssize_t ve = value_end(b, t, vs, end);
         if (ve < 0)
@@ -457,6 +395,22 @@ take(Buf *b)
     return PyBytes_FromStringAndSize((const char *)b->p, b->len);
 }
 
+static PyObject *result_of(Col *c);
+
+/* The results of ``n`` columns appended to ``list``; 0 with an exception set. */
+static int
+append_results(PyObject *list, Col **cols, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = result_of(cols[i]);
+        int bad = r == NULL || PyList_Append(list, r) < 0;
+        Py_XDECREF(r);
+        if (bad)
+            return 0;
+    }
+    return 1;
+}
+
 /* The result tuple of one column (see the top of this file). */
 static PyObject *
 result_of(Col *c)
@@ -484,21 +438,10 @@ result_of(Col *c)
     if (bufs == NULL || kids == NULL)
         goto done;
     if (c->kind == K_STRUCT) {
-        for (Py_ssize_t i = 0; i < c->nchildren; i++) {
-            PyObject *r = result_of(c->children[i]);
-            if (r == NULL || PyList_Append(kids, r) < 0) {
-                Py_XDECREF(r);
-                goto done;
-            }
-            Py_DECREF(r);
-        }
-    } else if (c->kind == K_LIST) {
-        PyObject *r = result_of(c->item);
-        if (r == NULL || PyList_Append(kids, r) < 0) {
-            Py_XDECREF(r);
+        if (!append_results(kids, c->children, c->nchildren))
             goto done;
-        }
-        Py_DECREF(r);
+    } else if (c->kind == K_LIST && !append_results(kids, &c->item, 1)) {
+        goto done;
     }
     out = Py_BuildValue("(nnOOO)", c->length, c->nulls, valid, bufs, kids);
 done:
@@ -511,17 +454,9 @@ done:
 static PyObject *
 build(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "build() takes exactly 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
     Py_buffer view, prog;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    if (!two_buffers("build", args, nargs, &view, &prog))
         return NULL;
-    if (PyObject_GetBuffer(args[1], &prog, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
     PyObject *columns = NULL, *result = NULL;
     Parser ps = {prog.buf, prog.len, 0, 0, 0};
     Col *top = parse_col(&ps, 0);
@@ -534,12 +469,8 @@ build(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *b = view.buf;
     Py_ssize_t pos = 0, count = 0;
     while (pos < view.len) {
-        if (view.len - pos < 4)
-            goto unexpected;
-        Py_ssize_t size = load_int32(b + pos);
-        if (size < MIN_SIZE || size > MAX_SIZE || size > view.len - pos)
-            goto unexpected;
-        if (append_fields(top, b, pos, pos + size, 0) < 0)
+        Py_ssize_t size = framed(b, pos, view.len);
+        if (size < 0 || append_fields(top, b, pos, pos + size, 0) < 0)
             goto unexpected;
         pos += size;
         count++;
@@ -547,14 +478,8 @@ build(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     columns = PyList_New(0);
     if (columns == NULL)
         goto done;
-    for (Py_ssize_t i = 0; i < top->nchildren; i++) {
-        PyObject *r = result_of(top->children[i]);
-        if (r == NULL || PyList_Append(columns, r) < 0) {
-            Py_XDECREF(r);
-            goto done;
-        }
-        Py_DECREF(r);
-    }
+    if (!append_results(columns, top->children, top->nchildren))
+        goto done;
     result = Py_BuildValue("(nO)", count, columns);
     goto done;
 unexpected:

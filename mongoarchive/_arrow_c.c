@@ -10,6 +10,7 @@
  * Both are conservative: any byte they do not understand sends the document
  * to Python, which raises the precise error.  Every read is checked against
  * the borrowed buffer; lengths are int32 read little-endian (bsonspec.org).
+ * What they share with the Arrow builder is in mongoarchive/_arrow_common.h.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,13 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MIN_SIZE 5
-#define MAX_SIZE 16777216
-#define MAX_DEPTH 200
+#include "_arrow_common.h"
 
-/* Column kinds, as _arrow_schema.program encodes them. */
-enum { K_INT32 = 1, K_INT64, K_DOUBLE, K_STRING, K_BOOL, K_OBJECTID, K_DATE, K_DECIMAL,
-       K_BINARY, K_CODE, K_STRUCT, K_LIST, K_JSON, K_NULL };
 
 typedef struct Node {
     int kind;
@@ -44,13 +40,6 @@ typedef struct {
     Py_ssize_t used, cap;
     int depth;
 } Parser;
-
-static inline int32_t
-load_int32(const unsigned char *p)
-{
-    uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-    return (int32_t)v;
-}
 
 static void
 free_tree(Node *n)
@@ -121,74 +110,6 @@ parse_node(Parser *ps)
 fail:
     free_tree(n);
     return NULL;
-}
-
-/* Where the value of type t at b[s] ends, or -1 if it is not within [s, end]. */
-static Py_ssize_t
-value_end(const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t end)
-{
-    Py_ssize_t room = end - s, n;
-    switch (t) {
-    case 0x01: case 0x09: case 0x11: case 0x12: n = 8; break;
-    case 0x07: n = 12; break;
-    case 0x08: n = 1; break;
-    case 0x10: n = 4; break;
-    case 0x13: n = 16; break;
-    case 0x06: case 0x0A: case 0xFF: case 0x7F: n = 0; break;
-    case 0x02: case 0x0D: case 0x0E:
-        if (room < 4)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < 1 || n > room - 4)
-            return -1;
-        n += 4;
-        break;
-    case 0x03: case 0x04: case 0x0F:
-        if (room < 4)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < MIN_SIZE)
-            return -1;
-        break;
-    case 0x05:
-        if (room < 5)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < 0 || n > room - 5)
-            return -1;
-        n += 5;
-        break;
-    case 0x0C:
-        if (room < 4)
-            return -1;
-        n = (Py_ssize_t)load_int32(b + s);
-        if (n < 1 || n > room - 16)
-            return -1;
-        n += 16;
-        break;
-    case 0x0B: {
-        const unsigned char *a = memchr(b + s, 0, (size_t)room);
-        if (a == NULL)
-            return -1;
-        const unsigned char *c = memchr(a + 1, 0, (size_t)(b + end - (a + 1)));
-        if (c == NULL)
-            return -1;
-        return (c + 1) - b;
-    }
-    default:
-        return -1;
-    }
-    if (n > room)
-        return -1;
-    return s + n;
-}
-
-/* The key at b[pos + 1]: its length, or -1 without a NUL before end. */
-static inline Py_ssize_t
-key_len(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end)
-{
-    const unsigned char *z = memchr(b + pos + 1, 0, (size_t)(end - pos - 1));
-    return z == NULL ? -1 : z - (b + pos + 1);
 }
 
 static int fits(Node *n, const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t e);
@@ -310,18 +231,6 @@ document_fits(Node *top, const unsigned char *b, Py_ssize_t size)
     return pos == end;
 }
 
-/* The length of the document at b[pos] within len, or -1 if it is not one (spec §2). */
-static Py_ssize_t
-framed(const unsigned char *b, Py_ssize_t pos, Py_ssize_t len)
-{
-    if (len - pos < 4)
-        return -1;
-    Py_ssize_t size = load_int32(b + pos);
-    if (size < MIN_SIZE || size > MAX_SIZE || size > len - pos || b[pos + size - 1] != 0)
-        return -1;
-    return size;
-}
-
 static PyObject *
 bad_framing(Py_ssize_t pos)
 {
@@ -332,17 +241,9 @@ bad_framing(Py_ssize_t pos)
 static PyObject *
 check(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "check() takes exactly 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
     Py_buffer view, prog;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    if (!two_buffers("check", args, nargs, &view, &prog))
         return NULL;
-    if (PyObject_GetBuffer(args[1], &prog, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
     PyObject *rows = NULL, *offsets = NULL, *result = NULL;
     Parser ps = {prog.buf, prog.len, 0, NULL, 0, 0, 0};
     Node *top = parse_node(&ps);
