@@ -27,7 +27,7 @@ import xml.etree.ElementTree
 from pathlib import Path
 
 import pytest
-from s3server import free_port
+from s3server import free_port, stop_process
 
 VERSION = "3.37.0"
 #: The emulator's published development account (the same in every Azurite).
@@ -138,10 +138,4 @@ class Azurite:
         return sorted(n.text or "" for n in root.iter("Name"))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)

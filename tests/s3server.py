@@ -23,6 +23,17 @@ FAKE_SECRET = "fake-secret-never-printed-0123456789"
 REGION = "us-east-1"
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a test server, killing it if it has not exited within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -84,13 +95,7 @@ class S3Server:
             pass
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def keys(client: Any, bucket: str) -> list[str]:
