@@ -26,32 +26,6 @@
 
 #include "_arrow_common.h"
 
-typedef struct {
-    unsigned char *p;
-    Py_ssize_t len, cap;
-} Buf;
-
-typedef struct Col {
-    int kind;
-    int subtype;
-    Py_ssize_t length, nulls;
-    Buf valid;  /* one bit per slot */
-    Buf data;   /* fixed-width values, bits of a bool, or the bytes of a string/binary */
-    Buf offsets; /* int32, length + 1 of them: string, code, binary, list */
-    Py_ssize_t nchildren;
-    const unsigned char **keys;
-    Py_ssize_t *keylens;
-    struct Col **children;
-    struct Col *item;
-    unsigned char *seen; /* struct: one flag per child */
-} Col;
-
-typedef struct {
-    const unsigned char *p;
-    Py_ssize_t len, pos;
-    int depth, unsupported;
-} Parser;
-
 /* Room for ``more`` bytes at the end of b; 0 on failure (memory). */
 static int
 reserve(Buf *b, Py_ssize_t more)
@@ -104,94 +78,26 @@ put_offset(Buf *b, Py_ssize_t v)
     return put(b, &o, 4);
 }
 
-static void
-free_col(Col *c)
+/* Ready a parsed column for building: 1; 0 if this builder has no builder for it or for
+ * one inside it (the old binary subtype 2; json or null below the top level, which
+ * _arrow_schema never makes); -1 with MemoryError set. */
+static int
+prepare(Node *c, int top)
 {
-    if (c == NULL)
-        return;
-    if (c->children != NULL)
-        for (Py_ssize_t i = 0; i < c->nchildren; i++)
-            free_col(c->children[i]);
-    free_col(c->item);
-    PyMem_Free(c->valid.p);
-    PyMem_Free(c->data.p);
-    PyMem_Free(c->offsets.p);
-    PyMem_Free(c->keys);
-    PyMem_Free(c->keylens);
-    PyMem_Free(c->children);
-    PyMem_Free(c->seen);
-    PyMem_Free(c);
-}
-
-/* One node of the program (see _arrow_schema.program); NULL on bad bytes or memory,
- * with ps->unsupported set for a kind this builder leaves to pymongoarrow.  Only the
- * top level's columns (``loose``) may be json or null. */
-static Col *
-parse_col(Parser *ps, int loose)
-{
-    if (ps->pos >= ps->len || ++ps->depth > MAX_DEPTH)
-        return NULL;
-    Col *c = PyMem_Calloc(1, sizeof(Col));
-    if (c == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    c->kind = ps->p[ps->pos++];
-    if (c->kind < K_INT32 || c->kind > K_NULL)
-        goto fail;
-    if (!loose && (c->kind == K_JSON || c->kind == K_NULL))
-        goto fail;
-    if (c->kind == K_BINARY) {
-        if (ps->pos >= ps->len)
-            goto fail;
-        c->subtype = ps->p[ps->pos++];
-        if (c->subtype == 2) { /* the old binary, with a second length inside */
-            ps->unsupported = 1;
-            goto fail;
-        }
-    } else if (c->kind == K_STRUCT) {
-        if (ps->len - ps->pos < 2)
-            goto fail;
-        c->nchildren = ps->p[ps->pos] | (ps->p[ps->pos + 1] << 8);
-        ps->pos += 2;
-        Py_ssize_t m = c->nchildren ? c->nchildren : 1;
-        c->keys = PyMem_Calloc(m, sizeof(*c->keys));
-        c->keylens = PyMem_Calloc(m, sizeof(*c->keylens));
-        c->children = PyMem_Calloc(m, sizeof(*c->children));
-        c->seen = PyMem_Calloc(m, 1);
-        if (!c->keys || !c->keylens || !c->children || !c->seen) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-        int top = ps->depth == 1;
-        for (Py_ssize_t i = 0; i < c->nchildren; i++) {
-            if (ps->len - ps->pos < 2)
-                goto fail;
-            Py_ssize_t kl = ps->p[ps->pos] | (ps->p[ps->pos + 1] << 8);
-            ps->pos += 2;
-            if (ps->len - ps->pos < kl)
-                goto fail;
-            c->keys[i] = ps->p + ps->pos;
-            c->keylens[i] = kl;
-            ps->pos += kl;
-            c->children[i] = parse_col(ps, top);
-            if (c->children[i] == NULL)
-                goto fail;
-        }
-    } else if (c->kind == K_LIST) {
-        c->item = parse_col(ps, 0);
-        if (c->item == NULL)
-            goto fail;
-    }
+    if (c->kind == K_BINARY && c->subtype == 2) /* its value holds a second length */
+        return 0;
+    if (!top && (c->kind == K_JSON || c->kind == K_NULL))
+        return 0;
     if (c->kind == K_STRING || c->kind == K_CODE || c->kind == K_BINARY || c->kind == K_LIST) {
         if (!put_offset(&c->offsets, 0))
-            goto fail;
+            return -1;
     }
-    ps->depth--;
-    return c;
-fail:
-    free_col(c);
-    return NULL;
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok > 0 && c->kind == K_STRUCT && i < c->nchildren; i++)
+        ok = prepare(c->children[i], 0);
+    if (ok > 0 && c->kind == K_LIST)
+        ok = prepare(c->item, 0);
+    return ok;
 }
 
 /* The width of a fixed-width column's value; 0 for the others. */
@@ -209,7 +115,7 @@ width(int kind)
 
 /* A null slot: zeros for a fixed-width value, an empty string or list, a null in every child. */
 static int
-append_null(Col *c)
+append_null(Node *c)
 {
     if (c->kind == K_JSON || c->kind == K_NULL)
         return 1;
@@ -239,11 +145,11 @@ append_null(Col *c)
     return 1;
 }
 
-static int append_fields(Col *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int depth);
+static int append_fields(Node *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int depth);
 
 /* The value of type t at b[s:e] appended to c: 1, or 0 if it is not one c takes (or on memory). */
 static int
-append_value(Col *c, const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t e, int depth)
+append_value(Node *c, const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t e, int depth)
 {
     if (t == 0x0A)
         return append_null(c);
@@ -334,7 +240,7 @@ append_value(Col *c, const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t e, 
  * (a struct's missing fields as nulls).  1 if a value was not null, 0 if none was, -1 if
  * the bytes are not what c takes. */
 static int
-append_fields(Col *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int depth)
+append_fields(Node *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int depth)
 {
     if (depth > MAX_DEPTH || e - s < MIN_SIZE || load_int32(b + s) != e - s || b[e - 1] != 0)
         return -1;
@@ -353,7 +259,7 @@ append_fields(Col *c, const unsigned char *b, Py_ssize_t s, Py_ssize_t e, int de
         Py_ssize_t ve = value_end(b, t, vs, end);
         if (ve < 0)
             return -1;
-        Col *child;
+        Node *child;
         if (is_struct) {
             /* Documents mostly keep their columns' order: try the next column first. */
             Py_ssize_t i = -1, n = c->nchildren;
@@ -395,11 +301,11 @@ take(Buf *b)
     return PyBytes_FromStringAndSize((const char *)b->p, b->len);
 }
 
-static PyObject *result_of(Col *c);
+static PyObject *result_of(Node *c);
 
 /* The results of ``n`` columns appended to ``list``; 0 with an exception set. */
 static int
-append_results(PyObject *list, Col **cols, Py_ssize_t n)
+append_results(PyObject *list, Node **cols, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *r = result_of(cols[i]);
@@ -413,7 +319,7 @@ append_results(PyObject *list, Col **cols, Py_ssize_t n)
 
 /* The result tuple of one column (see the top of this file). */
 static PyObject *
-result_of(Col *c)
+result_of(Node *c)
 {
     if (c->kind == K_JSON || c->kind == K_NULL)
         Py_RETURN_NONE;
@@ -455,16 +361,17 @@ static PyObject *
 build(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer view, prog;
-    if (!two_buffers("build", args, nargs, &view, &prog))
+    Node *top = batch_and_program("build", args, nargs, &view, &prog);
+    if (top == NULL)
         return NULL;
     PyObject *columns = NULL, *result = NULL;
-    Parser ps = {prog.buf, prog.len, 0, 0, 0};
-    Col *top = parse_col(&ps, 0);
-    if (top == NULL || top->kind != K_STRUCT || ps.pos != ps.len) {
-        if (!PyErr_Occurred() && !ps.unsupported)
-            PyErr_SetString(PyExc_ValueError, "not a column program");
+    int ready = 1;
+    for (Py_ssize_t i = 0; ready > 0 && i < top->nchildren; i++)
+        ready = prepare(top->children[i], 1);
+    if (ready < 0)
         goto done;
-    }
+    if (ready == 0)
+        goto unexpected;
     /* Each document is a row: its fields go to the columns (top itself holds nothing). */
     const unsigned char *b = view.buf;
     Py_ssize_t pos = 0, count = 0;
@@ -488,11 +395,7 @@ unexpected:
         Py_INCREF(result);
     }
 done:
-    if (result == NULL && ps.unsupported && !PyErr_Occurred()) {
-        result = Py_None;
-        Py_INCREF(result);
-    }
-    free_col(top);
+    free_tree(top);
     Py_XDECREF(columns);
     PyBuffer_Release(&prog);
     PyBuffer_Release(&view);

@@ -21,97 +21,6 @@
 #include "_arrow_common.h"
 
 
-typedef struct Node {
-    int kind;
-    int subtype;
-    Py_ssize_t nchildren;
-    const unsigned char **keys; /* struct: child keys (into the program) */
-    Py_ssize_t *keylens;
-    struct Node **children;
-    struct Node *item;          /* list */
-    unsigned char *seen;        /* struct: one flag per child, cleared per use */
-} Node;
-
-typedef struct {
-    const unsigned char *p;
-    Py_ssize_t len;
-    Py_ssize_t pos;
-    Node *pool;
-    Py_ssize_t used, cap;
-    int depth;
-} Parser;
-
-static void
-free_tree(Node *n)
-{
-    if (n == NULL)
-        return;
-    if (n->children != NULL)
-        for (Py_ssize_t i = 0; i < n->nchildren; i++)
-            free_tree(n->children[i]);
-    free_tree(n->item);
-    PyMem_Free(n->keys);
-    PyMem_Free(n->keylens);
-    PyMem_Free(n->children);
-    PyMem_Free(n->seen);
-    PyMem_Free(n);
-}
-
-/* One node of the program: kind byte; binary: subtype byte; struct: u16 count,
- * then (u16 key length, key, node) per child; list: its item node. */
-static Node *
-parse_node(Parser *ps)
-{
-    if (ps->pos >= ps->len || ++ps->depth > MAX_DEPTH)
-        return NULL;
-    Node *n = PyMem_Calloc(1, sizeof(Node));
-    if (n == NULL)
-        return NULL;
-    n->kind = ps->p[ps->pos++];
-    if (n->kind < K_INT32 || n->kind > K_NULL)
-        goto fail;
-    if (n->kind == K_BINARY) {
-        if (ps->pos >= ps->len)
-            goto fail;
-        n->subtype = ps->p[ps->pos++];
-    } else if (n->kind == K_STRUCT) {
-        if (ps->len - ps->pos < 2)
-            goto fail;
-        n->nchildren = ps->p[ps->pos] | (ps->p[ps->pos + 1] << 8);
-        ps->pos += 2;
-        Py_ssize_t m = n->nchildren ? n->nchildren : 1;
-        n->keys = PyMem_Calloc(m, sizeof(*n->keys));
-        n->keylens = PyMem_Calloc(m, sizeof(*n->keylens));
-        n->children = PyMem_Calloc(m, sizeof(*n->children));
-        n->seen = PyMem_Calloc(m, 1);
-        if (!n->keys || !n->keylens || !n->children || !n->seen)
-            goto fail;
-        for (Py_ssize_t i = 0; i < n->nchildren; i++) {
-            if (ps->len - ps->pos < 2)
-                goto fail;
-            Py_ssize_t kl = ps->p[ps->pos] | (ps->p[ps->pos + 1] << 8);
-            ps->pos += 2;
-            if (ps->len - ps->pos < kl)
-                goto fail;
-            n->keys[i] = ps->p + ps->pos;
-            n->keylens[i] = kl;
-            ps->pos += kl;
-            n->children[i] = parse_node(ps);
-            if (n->children[i] == NULL)
-                goto fail;
-        }
-    } else if (n->kind == K_LIST) {
-        n->item = parse_node(ps);
-        if (n->item == NULL)
-            goto fail;
-    }
-    ps->depth--;
-    return n;
-fail:
-    free_tree(n);
-    return NULL;
-}
-
 static int fits(Node *n, const unsigned char *b, int t, Py_ssize_t s, Py_ssize_t e);
 
 /* The embedded document (struct) or array (list) at b[s:e]: 1 if it fits. */
@@ -242,16 +151,10 @@ static PyObject *
 check(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer view, prog;
-    if (!two_buffers("check", args, nargs, &view, &prog))
+    Node *top = batch_and_program("check", args, nargs, &view, &prog);
+    if (top == NULL)
         return NULL;
     PyObject *rows = NULL, *offsets = NULL, *result = NULL;
-    Parser ps = {prog.buf, prog.len, 0, NULL, 0, 0, 0};
-    Node *top = parse_node(&ps);
-    if (top == NULL || top->kind != K_STRUCT || ps.pos != ps.len) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "not a column program");
-        goto done;
-    }
     rows = PyList_New(0);
     offsets = PyList_New(0);
     if (rows == NULL || offsets == NULL)

@@ -173,9 +173,12 @@ def test_what_the_builder_declines_goes_to_pymongoarrow(schema: dict[str, Any], 
 @needs_c
 def test_a_bad_program_is_refused() -> None:
     assert _arrow.build is not None
-    for prog in (b"", b"\x0b", b"\x0b\x01\x00\x01\x00a", b"\x63", b"\x01", b"\x0b\x01\x00\x01\x00a\x0c\x0e"):
+    for prog in (b"", b"\x0b", b"\x0b\x01\x00\x01\x00a", b"\x63", b"\x01", b"\x0b\x01\x00\x01\x00a\x0c\x10"):
         with pytest.raises(ValueError, match="not a column program"):
             _arrow.build(bson.encode({"a": 1}), prog)
+    # A well-formed program with a null below the top level (which _arrow_schema never makes):
+    # declined, like the kinds without a builder.
+    assert _arrow.build(bson.encode({"a": [None]}), b"\x0b\x01\x00\x01\x00a\x0c\x0e") is None
 
 
 @needs_c
