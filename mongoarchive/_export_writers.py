@@ -7,10 +7,8 @@ once the namespace's EOF block was read and its CRC matched (spec/archive.md §4
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import io
-import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,15 +76,12 @@ class _TextWriter(_Writer):
 
 
 class _JsonLinesWriter(_Writer):
-    """JSON lines, converted ``JSONL_CHUNK`` bytes of documents at a time by ``cat``'s converter.
-
-    ``_extjson.lines`` (the compiled converter, each document it leaves to the
-    reference one) gives the same text as one call of ``_extjson.converter``
-    per document, without a Python call per document.
-    """
+    """JSON lines through ``cat``'s writer (``_jsonlines.JsonLines``): ``JSONL_CHUNK`` bytes of
+    documents per call of the compiled converter, not a Python call per document."""
 
     def __init__(self, out: Any, item: NamespaceExport, mode: str) -> None:
         from ._extjson import has_bsonjs
+        from ._jsonlines import JsonLines
 
         super().__init__(out, item)
         target = out.binary(None)
@@ -97,42 +92,26 @@ class _JsonLinesWriter(_Writer):
             self._file = open(target, "wb")  # noqa: SIM115
         else:
             self._file = io.BufferedWriter(target, 1 << 20)
-        self._mode = mode
-        self._use_bsonjs = has_bsonjs()
-        self._parts: list[bytes] = []
-        self._starts: list[int] = []  # where each added piece starts in the batch
-        self._offsets: list[int] = []  # and its archive offset
-        self._pending = 0
+        self._lines = JsonLines(self._file, mode, has_bsonjs(), chunk=JSONL_CHUNK)
 
     @property
     def buffered(self) -> int:
-        return self._pending
+        return self._lines.pending
 
     def add(self, raw: bytes | memoryview, offset: int) -> None:
         """Documents back to back (one, or a run of a block), starting at archive ``offset``."""
-        self._starts.append(self._pending)
-        self._offsets.append(offset)
-        self._parts.append(bytes(raw))  # raw may point into the reader's buffer
-        self._pending += len(raw)
-        if self._pending >= JSONL_CHUNK:
-            self.flush()
+        # The count only names a failing document's namespace, which is this writer's.
+        self._reported(lambda: self._lines.add(self.item.ns, memoryview(raw), 1, offset))
 
     def flush(self) -> None:
-        from ._extjson import lines
+        self._reported(self._lines.flush)
 
-        if not self._parts:
-            return
-        run = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-        starts, offsets = self._starts, self._offsets
-        self._parts, self._starts, self._offsets, self._pending = [], [], [], 0
-        text, count, error = lines(run, self._mode, self._use_bsonjs)
-        self._file.write(text)  # the lines before a bad document, as the per-document path wrote them
-        if error is not None:
-            pos = 0
-            for _ in range(count):
-                pos += struct.unpack_from("<i", run, pos)[0]
-            i = bisect.bisect_right(starts, pos) - 1
-            raise bad_bson(error, offset=offsets[i] + pos - starts[i], namespace=str(self.item.ns))
+    def _reported(self, step: Callable[[], None]) -> None:
+        """Run ``step``; a document that does not convert is reported as export reports one."""
+        try:
+            step()
+        except MongoArchiveError as exc:
+            raise bad_bson(exc.message, offset=exc.offset, namespace=str(self.item.ns)) from exc
 
     def close(self) -> None:
         try:

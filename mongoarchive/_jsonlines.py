@@ -16,6 +16,8 @@ documents, docs/performance.md.)
 
 from __future__ import annotations
 
+import bisect
+import struct
 from typing import BinaryIO
 
 from ._extjson import compiled_line, converter, failure, lines
@@ -43,12 +45,24 @@ class JsonLines:
         self._parts: list[bytes] = []
         self._pending = 0
         self._spans: list[tuple[Namespace, int]] = []  # (namespace, documents) pending, in order
+        self._starts: list[int] = []  # where each pending piece starts in the batch
+        self._offsets: list[int | None] = []  # and its archive offset, when the caller knows it
 
-    def add(self, ns: Namespace, run: memoryview, count: int) -> None:
-        """Queue ``count`` documents of ``ns``; ``run`` is copied (it may point into a reader's buffer)."""
+    @property
+    def pending(self) -> int:
+        """Bytes of documents queued and not yet written."""
+        return self._pending
+
+    def add(self, ns: Namespace, run: memoryview, count: int, offset: int | None = None) -> None:
+        """Queue ``count`` documents of ``ns``; ``run`` is copied (it may point into a reader's buffer).
+
+        ``offset``: the archive offset of ``run``, so that an error names its document's.
+        """
         if len(run) >= LARGE:
-            self._add_large(ns, run)
+            self._add_large(ns, run, offset)
             return
+        self._starts.append(self._pending)
+        self._offsets.append(offset)
         self._parts.append(run.tobytes())
         self._pending += len(run)
         if self._spans and self._spans[-1][0] == ns:
@@ -58,10 +72,10 @@ class JsonLines:
         if self._pending >= self._chunk:
             self.flush()
 
-    def _add_large(self, ns: Namespace, run: memoryview) -> None:
+    def _add_large(self, ns: Namespace, run: memoryview, offset: int | None) -> None:
         for a, b in split_run(run, 0, len(run)):
             if b - a < LARGE:
-                self.add(ns, run[a:b], 1)
+                self.add(ns, run[a:b], 1, None if offset is None else offset + a)
                 continue
             self.flush()
             raw = run[a:b].tobytes()
@@ -74,6 +88,7 @@ class JsonLines:
             except MongoArchiveError as exc:
                 self._failed = True
                 exc.namespace = str(ns)
+                exc.offset = None if offset is None else offset + a
                 raise
             for i in range(0, len(text), LARGE):
                 self._out.write(text[i : i + LARGE].encode("utf-8", "surrogateescape"))
@@ -82,19 +97,25 @@ class JsonLines:
 
     def flush(self) -> None:
         """Convert and write every pending document; raises the first conversion error (code bad-bson)."""
-        parts, spans = self._parts, self._spans
-        self._parts, self._spans, self._pending = [], [], 0
+        parts, spans, starts, offsets = self._parts, self._spans, self._starts, self._offsets
+        self._parts, self._spans, self._starts, self._offsets, self._pending = [], [], [], [], 0
         if not parts or self._failed:
             return
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         del parts
         text, converted, error = lines(data, self._mode, self._use_bsonjs)
-        del data
         self._out.write(text)
+        del text
         if error is not None:
             self._failed = True
             exc = failure(error)
-            for ns, count in spans:  # the namespace of the document that failed
+            pos = 0  # where the document that failed starts in the batch
+            for _ in range(converted):
+                pos += struct.unpack_from("<i", data, pos)[0]
+            i = bisect.bisect_right(starts, pos) - 1
+            at = offsets[i]
+            exc.offset = None if at is None else at + pos - starts[i]
+            for ns, count in spans:  # its namespace
                 if converted < count:
                     exc.namespace = str(ns)
                     break

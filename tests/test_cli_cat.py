@@ -300,11 +300,12 @@ def test_lines_stop_at_a_bad_document_with_its_namespace(use: bool) -> None:
     bad = b"\x0c\x00\x00\x00\x02a\x00\xff\xff\xff\x7f\x00"  # a string claiming 2 GiB
     out = io.BytesIO()
     writer = _jsonlines.JsonLines(out, "relaxed", use)
-    writer.add(Namespace("db", "one"), memoryview(good * 2), 2)
-    writer.add(Namespace("db", "two"), memoryview(good + bad + good), 3)
+    writer.add(Namespace("db", "one"), memoryview(good * 2), 2, 1000)
+    writer.add(Namespace("db", "two"), memoryview(good + bad + good), 3, 5000)
     with pytest.raises(mongoarchive.MongoArchiveError) as caught:
         writer.flush()
     assert caught.value.code == "bad-bson" and caught.value.namespace == "db.two"
+    assert caught.value.offset == 5000 + len(good)  # the bad document's, from its run's offset
     assert read_back(out.getvalue().decode()) == [good] * 3  # the documents before the bad one, no more
     writer.flush()  # nothing more after a failure
     assert len(read_back(out.getvalue().decode())) == 3

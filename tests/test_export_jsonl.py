@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mongoarchive
-from mongoarchive import _export_writers
+from mongoarchive import _export_writers, _jsonlines
 from mongoarchive._extjson import converter, has_bsonjs, lines
 from mongoarchive.export import export
 from mongoarchive.model import Document
@@ -88,15 +88,21 @@ def _bad(value: bytes) -> bytes:
 
 @pytest.mark.parametrize("with_query", [False, True], ids=["runs", "query"])
 @pytest.mark.parametrize("chunk", [1, 1 << 20], ids=["small-batches", "one-batch"])
-def test_a_bad_document_is_reported_at_its_offset(tmp_path: Path, chunk: int, with_query: bool) -> None:
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
+def test_a_bad_document_is_reported_at_its_offset(
+    tmp_path: Path, chunk: int, with_query: bool, large: bool
+) -> None:
     docs = [bson.encode({"a": f"ok {i}"}) for i in range(30)]
-    docs.insert(17, _bad(b"\xff not UTF-8"))
+    # large: the bad document is over _jsonlines.LARGE (made 64 bytes), so it is converted alone.
+    docs.insert(17, _bad(b"\xff not UTF-8" + b"x" * (100 if large else 0)))
     path = tmp_path / "h.archive"
     _archive(path, {"d.c": docs})
     with mongoarchive.open(path) as archive:
         offsets = [e.offset for e in archive.events() if isinstance(e, Document)]
     with pytest.MonkeyPatch.context() as mp, pytest.raises(mongoarchive.ArchiveError) as caught:
         mp.setattr(_export_writers, "JSONL_CHUNK", chunk)
+        if large:
+            mp.setattr(_jsonlines, "LARGE", 64)
         export(path, tmp_path / "o", format="jsonl", query=(lambda raw: True) if with_query else None)
     assert caught.value.code == "bad-bson" and caught.value.namespace == "d.c"
     assert caught.value.offset == offsets[17]
