@@ -55,8 +55,11 @@ def _children() -> set[int]:
     """
     found: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        with open(task / "children") as handle:
-            found.update(int(p) for p in handle.read().split())
+        try:
+            with open(task / "children") as handle:
+                found.update(int(p) for p in handle.read().split())
+        except FileNotFoundError:  # the thread ended since the listing: it has no children now
+            continue
     return {p for p in found if b"resource_tracker" not in _cmdline(p)}
 
 
